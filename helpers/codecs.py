@@ -1,0 +1,186 @@
+"""Classical codecs measured for real through Pillow: JPEG, JPEG 2000, WebP and AVIF.
+
+Each codec turns a ``(3, H, W)`` image into the bytes of a real file and back; the rate is ``8 * len(bytes) / (H*W)``
+of that file, never an estimate. :func:`rd_sweep` runs any set of codecs (classical or learned: anything with
+``name``, ``settings``, ``compress`` and ``decompress``) over a set of images and settings and returns one row per
+encoded image; :mod:`helpers.rd` turns the rows into curves and BD-rates.
+
+Settings chosen here (see the engineering notes of the project):
+
+* JPEG (libjpeg-turbo): ``quality`` 1-95, ``optimize=True`` (optimal Huffman tables), 4:2:0 chroma subsampling.
+* WebP (libwebp): ``quality`` 0-100, ``method=6`` (slowest, smallest files).
+* AVIF (libavif with aom): ``quality`` 0-100, ``speed=6``, 4:2:0.
+* JPEG 2000 (OpenJPEG): the setting is the *compression ratio* (24 bits / ratio = bpp), irreversible 9/7 wavelet,
+  colour transform on (``mct=1``); Pillow's defaults (reversible wavelet, no colour transform) code RGB poorly.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import pandas as pd
+import torch
+from PIL import Image, features
+
+from .data import to_pil, to_tensor
+from .metrics import evaluate
+from .notebook import progress
+
+__all__ = ["CLASSICAL", "ImageCodec", "PillowCodec", "classical_codecs", "encode_decode", "rd_sweep"]
+
+
+class ImageCodec(Protocol):
+    """What :func:`rd_sweep` needs of a codec; learned codecs of later chapters have the same four members."""
+
+    name: str
+    settings: Sequence  # default sweep, from lowest to highest rate
+
+    def compress(self, x: torch.Tensor, setting) -> bytes: ...
+
+    def decompress(self, data: bytes) -> torch.Tensor: ...
+
+
+@dataclass(frozen=True)
+class PillowCodec:
+    """One Pillow image format with a single rate knob (``setting``)."""
+
+    name: str
+    pillow_format: str
+    feature: str  # Pillow feature that must be compiled in
+    knob: str  # what the setting means, for tables and plots
+    settings: tuple = ()
+    quick_settings: tuple = ()
+    options: dict = field(default_factory=dict)
+
+    def available(self) -> bool:
+        return bool(features.check(self.feature))
+
+    def save_options(self, setting) -> dict:
+        if self.pillow_format == "JPEG2000":
+            ratio = float(setting)
+            if ratio < 1:
+                raise ValueError(f"JPEG 2000 compression ratio must be >= 1, got {setting}")
+            return {**self.options, "quality_mode": "rates", "quality_layers": [ratio]}
+        q = int(setting)
+        if not 0 <= q <= 100:
+            raise ValueError(f"{self.name} quality must be in 0..100, got {setting}")
+        return {**self.options, "quality": q}
+
+    def compress(self, x: torch.Tensor, setting) -> bytes:
+        if not self.available():
+            raise RuntimeError(f"this Pillow ({Image.__version__}) was built without {self.name} support")
+        img = to_pil(x)
+        opts = self.save_options(setting)
+        if self.pillow_format == "JPEG2000":
+            # OpenJPEG needs each side >= 2^(resolutions-1); small images get fewer wavelet levels
+            opts["num_resolutions"] = max(1, min(6, min(img.size).bit_length()))
+        buf = io.BytesIO()
+        img.save(buf, format=self.pillow_format, **opts)
+        return buf.getvalue()
+
+    def decompress(self, data: bytes) -> torch.Tensor:
+        try:
+            with Image.open(io.BytesIO(data)) as img:
+                if img.format != self.pillow_format:
+                    raise ValueError(f"expected a {self.name} stream, got {img.format or 'an unknown format'}")
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error", Image.DecompressionBombWarning)
+                    img.load()
+                return to_tensor(img.convert("RGB"))
+        except ValueError:
+            raise
+        except (OSError, SyntaxError, EOFError, Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+            raise ValueError(f"not a valid {self.name} stream ({len(data)} bytes): {err}") from err
+
+
+CLASSICAL: dict[str, PillowCodec] = {
+    c.name: c
+    for c in [
+        PillowCodec(
+            "JPEG", "JPEG", "jpg", "quality",
+            settings=(5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95),
+            quick_settings=(5, 10, 20, 40, 60, 80, 95),
+            options={"optimize": True, "subsampling": "4:2:0"},
+        ),
+        PillowCodec(
+            "JPEG 2000", "JPEG2000", "jpg_2000", "compression ratio",
+            settings=(240, 160, 120, 80, 60, 40, 30, 24, 16, 12, 8),
+            quick_settings=(240, 120, 60, 30, 16, 8),
+            options={"irreversible": True, "mct": 1},
+        ),
+        PillowCodec(
+            "WebP", "WEBP", "webp", "quality",
+            settings=(0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95),
+            quick_settings=(0, 10, 30, 50, 70, 90),
+            options={"method": 6},
+        ),
+        PillowCodec(
+            "AVIF", "AVIF", "avif", "quality",
+            settings=(5, 10, 20, 30, 40, 50, 60, 70, 80, 90),
+            quick_settings=(5, 20, 40, 60, 80, 90),
+            options={"speed": 6, "subsampling": "4:2:0"},
+        ),
+    ]
+}
+
+
+def classical_codecs(names: Iterable[str] | None = None) -> list[PillowCodec]:
+    """The named classical codecs (all four by default); unknown or missing ones raise a clear error."""
+    names = list(CLASSICAL) if names is None else list(names)
+    lookup = {k.lower().replace(" ", ""): v for k, v in CLASSICAL.items()}
+    out = []
+    for n in names:
+        codec = lookup.get(n.lower().replace(" ", "").replace("-", ""))
+        if codec is None:
+            raise ValueError(f"unknown codec {n!r}; choose from {', '.join(CLASSICAL)}")
+        if not codec.available():
+            raise RuntimeError(f"this Pillow ({Image.__version__}) was built without {codec.name} support")
+        out.append(codec)
+    return out
+
+
+def rd_sweep(
+    images: Mapping[str, torch.Tensor],
+    codecs: Sequence[ImageCodec],
+    settings: Mapping[str, Sequence] | None = None,
+    quick: bool = False,
+    show_progress: bool = True,
+) -> pd.DataFrame:
+    """Encode every image with every codec at every setting; one row per file.
+
+    Columns: ``codec, setting, image, bytes, bpp, psnr, ssim, ms_ssim, mse, encode_s, decode_s``. ``settings``
+    overrides a codec's default sweep by name; ``quick`` takes each codec's shorter ``quick_settings``.
+    """
+    settings = dict(settings or {})
+    jobs = []
+    for codec in codecs:
+        s = settings.get(codec.name)
+        if s is None:
+            s = getattr(codec, "quick_settings", None) if quick else None
+            s = s or codec.settings
+        jobs += [(codec, setting, name) for setting in s for name in images]
+    rows = []
+    for codec, setting, name in progress(jobs, desc="rd sweep", disable=not show_progress):
+        x = images[name]
+        t0 = time.perf_counter()
+        data = codec.compress(x, setting)
+        t1 = time.perf_counter()
+        x_hat = codec.decompress(data)
+        t2 = time.perf_counter()
+        if x_hat.shape != x.shape:
+            raise RuntimeError(f"{codec.name} decoded {tuple(x_hat.shape)} from a {tuple(x.shape)} image")
+        rows.append({"codec": codec.name, "setting": setting, "image": name,
+                     **evaluate(x, x_hat, num_bytes=len(data)), "encode_s": t1 - t0, "decode_s": t2 - t1})
+    return pd.DataFrame(rows)
+
+
+def encode_decode(x: torch.Tensor, codec: ImageCodec, setting) -> tuple[bytes, torch.Tensor]:
+    """One round trip: the file's bytes and the decoded image."""
+    data = codec.compress(x, setting)
+    return data, codec.decompress(data)
+
