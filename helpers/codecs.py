@@ -31,7 +31,7 @@ from .data import to_pil, to_tensor
 from .metrics import evaluate
 from .notebook import progress
 
-__all__ = ["CLASSICAL", "ImageCodec", "PillowCodec", "classical_codecs", "encode_decode", "rd_sweep"]
+__all__ = ["CLASSICAL", "ImageCodec", "PillowCodec", "classical_codecs", "encode_at_bpp", "encode_decode", "rd_sweep"]
 
 
 class ImageCodec(Protocol):
@@ -184,3 +184,31 @@ def encode_decode(x: torch.Tensor, codec: ImageCodec, setting) -> tuple[bytes, t
     data = codec.compress(x, setting)
     return data, codec.decompress(data)
 
+
+
+def encode_at_bpp(x: torch.Tensor, codec: PillowCodec, target_bpp: float) -> tuple[object, bytes, torch.Tensor]:
+    """The highest-quality file of ``codec`` that spends at most ``target_bpp``: ``(setting, bytes, decoded)``.
+
+    JPEG 2000 takes the rate directly (ratio = 24 / bpp); quality knobs are bisected over 0..100 (file size grows
+    with quality). If even the lowest quality is larger than the budget, that smallest file is returned.
+    """
+    h, w = x.shape[-2:]
+    if target_bpp <= 0:
+        raise ValueError(f"target_bpp must be positive, got {target_bpp}")
+    if codec.pillow_format == "JPEG2000":
+        setting = max(1.0, 24.0 / target_bpp)
+        data = codec.compress(x, setting)
+        return setting, data, codec.decompress(data)
+    lo, hi = (1, 95) if codec.pillow_format == "JPEG" else (0, 100)
+    best = None
+    while lo <= hi:
+        q = (lo + hi) // 2
+        data = codec.compress(x, q)
+        if 8 * len(data) / (h * w) <= target_bpp:
+            best, lo = (q, data), q + 1
+        else:
+            hi = q - 1
+    if best is None:
+        q = 1 if codec.pillow_format == "JPEG" else 0
+        best = (q, codec.compress(x, q))
+    return best[0], best[1], codec.decompress(best[1])

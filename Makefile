@@ -1,0 +1,41 @@
+# Two commands matter (see README.md): `make book` and `make test`. Both create .venv and install on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# torch and torchvision are pinned as a pair: a CPU-only torch wheel breaks PyPI's torchvision (see README).
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+
+.PHONY: install book book-full test test-fast sync clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e ".[book,test]"
+	touch $(STAMP)
+
+## the main job: execute every chapter in quick mode and build the HTML book into _build/html
+book: install
+	$(BIN)/jupyter-book build . -W -n --keep-going
+
+## the full-size run (a GPU helps): same chapters with QUICK=False, built into _build/full
+book-full: install
+	NIC_QUICK=0 $(BIN)/jupyter-book build . -W -n --keep-going --path-output _build/full
+
+## every test: unit tests, md/ipynb pairing, each chapter through papermill, and a -W book build
+test: install
+	$(BIN)/python -m pytest
+
+## unit tests only (seconds)
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
+
+## after editing a chapter's .md: rewrite its paired, output-free .ipynb
+sync: install
+	$(BIN)/jupytext --sync book/*.md
+
+clean:
+	rm -rf _build

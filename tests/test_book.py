@@ -1,0 +1,94 @@
+"""The book: every chapter's .md and .ipynb agree, carry the pieces readers rely on, run, and build cleanly."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jupytext
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
+
+
+def toc_files():
+    files = [TOC["root"]]
+    for part in TOC.get("parts", []):
+        files += [c["file"] for c in part["chapters"]]
+    return files
+
+
+CHAPTERS = sorted(BOOK.glob("*.md"))
+IDS = [p.stem for p in CHAPTERS]
+
+
+def test_every_chapter_is_in_the_toc():
+    assert sorted(f"book/{p.stem}" for p in CHAPTERS) == sorted(toc_files())
+
+
+def _cells(nb):
+    return [(c.cell_type, c.source.strip(), sorted(c.metadata.get("tags", []))) for c in nb.cells]
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=IDS)
+def test_ipynb_is_the_paired_output_free_copy(md):
+    ipynb = md.with_suffix(".ipynb")
+    assert ipynb.exists(), f"{ipynb.name} is missing: run `make sync`"
+    paired = jupytext.read(ipynb)
+    assert _cells(jupytext.read(md)) == _cells(paired), f"{ipynb.name} drifted from {md.name}: run `make sync`"
+    for cell in paired.cells:
+        if cell.cell_type == "code":
+            assert not cell.get("outputs") and cell.get("execution_count") is None, f"{ipynb.name} has outputs"
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=IDS)
+def test_chapter_anatomy(md):
+    nb = jupytext.read(md)
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1, "exactly one cell tagged `parameters`"
+    assert "QUICK" in params[0].source and "DEVICE" in params[0].source
+    text = md.read_text()
+    badge = f"https://colab.research.google.com/github/nic-book/nic-book/blob/main/book/{md.stem}.ipynb"
+    assert badge in text, "the Colab badge must open this chapter's own .ipynb"
+    assert re.search(r"^\(ch-[a-z-]+\)=$", text, re.M), "a chapter label for cross references"
+    assert "## Summary" in text and "## Exercises" in text
+    assert "run_report(" in nb.cells[-1].source, "the last cell reports run time and hardware"
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert "def " not in code and "class " not in code, "chapters import reusable code from helpers"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("md", CHAPTERS, ids=IDS)
+def test_chapter_runs_with_papermill_in_quick_mode(md, tmp_path):
+    import papermill as pm
+
+    out = ROOT / "_build" / "executed" / md.with_suffix(".ipynb").name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pm.execute_notebook(
+        str(md.with_suffix(".ipynb")), str(out), parameters={"QUICK": True, "DEVICE": "cpu"},
+        cwd=str(BOOK), kernel_name="python3", progress_bar=False,
+    )
+    nb = jupytext.read(out)
+    assert any(c.metadata.get("tags") == ["injected-parameters"] for c in nb.cells)
+    assert "Ran in" in str(nb.cells[-1].outputs)
+
+
+@pytest.mark.slow
+def test_book_builds_without_warnings(tmp_path):
+    """The README's main job, as CI sees it: every chapter executed, -W turns any warning into a failure."""
+    jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or "jupyter-book"
+    env = {**os.environ, "NIC_QUICK": "1", "NIC_NO_PROGRESS": "1"}
+    run = subprocess.run([jb, "build", str(ROOT), "-W", "-n", "--keep-going", "--path-output", str(tmp_path)],
+                         capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-5000:]
+    html = tmp_path / "_build" / "html"
+    for f in toc_files():
+        page = (html / f).with_suffix(".html")
+        assert page.exists(), page
+        assert "Traceback" not in page.read_text(), f"{page.name} shows an error"
+    assert not (html / "reports").exists()

@@ -1,0 +1,115 @@
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from helpers.codecs import CLASSICAL, classical_codecs, encode_decode, rd_sweep
+from helpers.data import default_images, to_uint8
+from helpers.metrics import bpp, psnr
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return default_images("test")["astronaut"][:, 100:292, 150:342]  # 192x192 keeps the tests fast
+
+
+@pytest.mark.parametrize("name", list(CLASSICAL))
+def test_bytes_are_a_real_file_that_decodes(name, photo):
+    codec = CLASSICAL[name]
+    setting = codec.settings[len(codec.settings) // 2]
+    data, x_hat = encode_decode(photo, codec, setting)
+    assert isinstance(data, bytes) and len(data) > 100
+    with Image.open(io.BytesIO(data)) as img:  # any Pillow reads the file on its own
+        assert img.format == codec.pillow_format and img.size == (192, 192)
+        independent = np.asarray(img.convert("RGB"))
+    np.testing.assert_array_equal(to_uint8(x_hat), independent)
+    assert x_hat.shape == photo.shape and 24 < float(psnr(photo, x_hat)) < 60
+
+
+@pytest.mark.parametrize("name", list(CLASSICAL))
+def test_rate_knob_moves_rate_and_quality_together(name, photo):
+    codec = CLASSICAL[name]
+    low, high = codec.settings[0], codec.settings[-1]
+    d_low, x_low = encode_decode(photo, codec, low)
+    d_high, x_high = encode_decode(photo, codec, high)
+    assert len(d_low) < len(d_high)
+    assert float(psnr(photo, x_low)) < float(psnr(photo, x_high))
+
+
+def test_jpeg2000_rate_setting_hits_its_target(photo):
+    data = CLASSICAL["JPEG 2000"].compress(photo, 24)  # 24 bits / 24 = 1 bpp
+    assert bpp(len(data), 192, 192) == pytest.approx(1.0, rel=0.05)
+
+
+@pytest.mark.parametrize("name", list(CLASSICAL))
+@pytest.mark.parametrize("h, w", [(1, 1), (15, 17), (3, 200)])
+def test_odd_and_tiny_sizes(name, h, w):
+    x = torch.rand(3, h, w, generator=torch.Generator().manual_seed(h * w))
+    codec = CLASSICAL[name]
+    _, x_hat = encode_decode(x, codec, codec.settings[-1])
+    assert x_hat.shape == (3, h, w)
+
+
+@pytest.mark.parametrize("name", list(CLASSICAL))
+def test_corrupt_and_foreign_streams_raise_value_error(name, photo):
+    codec = CLASSICAL[name]
+    data = codec.compress(photo, codec.settings[-1])
+    bad_inputs = [b"", b"garbage" * 10, data[: len(data) // 3], data[:16]]
+    other = CLASSICAL["WebP" if name != "WebP" else "JPEG"]
+    bad_inputs.append(other.compress(photo, other.settings[-1]))
+    for bad in bad_inputs:
+        with pytest.raises(ValueError):
+            codec.decompress(bad)
+
+
+def test_bad_settings():
+    with pytest.raises(ValueError, match="0..100"):
+        CLASSICAL["JPEG"].compress(torch.rand(3, 8, 8), 101)
+    with pytest.raises(ValueError, match=">= 1"):
+        CLASSICAL["JPEG 2000"].compress(torch.rand(3, 8, 8), 0.5)
+    with pytest.raises(ValueError, match="unknown codec"):
+        classical_codecs(["jpeg-xl"])
+    assert [c.name for c in classical_codecs(["jpeg2000", "avif"])] == ["JPEG 2000", "AVIF"]
+
+
+def test_rd_sweep_rows(photo):
+    images = {"a": photo, "b": photo.flip(-1)}
+    rows = rd_sweep(images, classical_codecs(["jpeg", "webp"]), settings={"JPEG": [20, 80]}, quick=True)
+    assert set(rows["codec"]) == {"JPEG", "WebP"}
+    assert len(rows) == 2 * 2 + len(CLASSICAL["WebP"].quick_settings) * 2
+    np.testing.assert_allclose(rows["bpp"], 8 * rows["bytes"] / (192 * 192))
+    for col in ["psnr", "ssim", "ms_ssim", "encode_s", "decode_s"]:
+        assert rows[col].notna().all(), col
+    jpeg = rows[rows.codec == "JPEG"].groupby("setting")["psnr"].mean()
+    assert jpeg[80] > jpeg[20]
+
+
+def test_modern_codecs_beat_jpeg_at_equal_rate():
+    """The ordering every codec paper reports: at about 0.5 bpp, WebP and AVIF give higher PSNR than JPEG."""
+    x = default_images("test")["astronaut"]
+
+    def psnr_at(codec, target_bpp):
+        best = min(codec.settings, key=lambda s: abs(bpp(len(codec.compress(x, s)), 512, 512) - target_bpp))
+        data, x_hat = encode_decode(x, codec, best)
+        return float(psnr(x, x_hat)), bpp(len(data), 512, 512)
+
+    p_jpeg, r_jpeg = psnr_at(CLASSICAL["JPEG"], 0.5)
+    for name in ["WebP", "AVIF"]:
+        p, r = psnr_at(CLASSICAL[name], r_jpeg)
+        assert r <= r_jpeg * 1.15 and p > p_jpeg + 1.0, name
+
+
+@pytest.mark.parametrize("name", list(CLASSICAL))
+def test_encode_at_bpp_respects_the_budget(name, photo):
+    from helpers.codecs import encode_at_bpp
+
+    codec = CLASSICAL[name]
+    setting, data, x_hat = encode_at_bpp(photo, codec, 0.8)
+    rate = bpp(len(data), 192, 192)
+    assert rate <= 0.8 * 1.02 and rate > 0.3, (setting, rate)  # JPEG 2000's rate control lands within ~1 %
+    assert x_hat.shape == photo.shape
+    if name != "JPEG 2000":  # one quality step more would break the budget
+        higher = min(setting + 1, 100)
+        assert higher == setting or bpp(len(codec.compress(photo, higher)), 192, 192) > 0.8
