@@ -53,6 +53,7 @@ __all__ = [
     "load_image",
     "load_images",
     "pad_to_multiple",
+    "random_patches",
     "shared_data_dir",
     "to_pil",
     "to_tensor",
@@ -421,3 +422,25 @@ class PatchDataset(Dataset):
 
     def __getitem__(self, i: int) -> torch.Tensor:
         return self.transform(self.images[i % len(self.images)])
+
+
+def random_patches(images: list[torch.Tensor], batch_size: int, patch_size: int,
+                   generator: torch.Generator) -> torch.Tensor:
+    """A ``(batch_size, 3, patch_size, patch_size)`` batch of random crops with random horizontal flips.
+
+    All randomness comes from ``generator``, so a trainer that seeds it from ``(seed, step)`` draws the same batch
+    at the same step after a resume. Images smaller than a patch raise ``ValueError``.
+    """
+    for i, im in enumerate(images):
+        if min(im.shape[-2:]) < patch_size:
+            raise ValueError(f"image {i} is {im.shape[-2]}x{im.shape[-1]}, smaller than the {patch_size} patch")
+    out = torch.empty(batch_size, 3, patch_size, patch_size)
+    picks = torch.randint(len(images), (batch_size,), generator=generator)
+    coords = torch.rand(batch_size, 3, generator=generator)
+    for b in range(batch_size):
+        im = images[int(picks[b])]
+        top = int(coords[b, 0] * (im.shape[-2] - patch_size + 1))
+        left = int(coords[b, 1] * (im.shape[-1] - patch_size + 1))
+        patch = im[:, top : top + patch_size, left : left + patch_size]
+        out[b] = patch.flip(-1) if coords[b, 2] < 0.5 else patch
+    return out

@@ -1,0 +1,79 @@
+"""Checkpoints that carry their own configuration, loaded with ``torch.load(weights_only=True)``.
+
+A shipped checkpoint is a dict::
+
+    {"format": "nic-checkpoint", "version": 1, "architecture": "FactorizedPrior", "name": "factorized-q3",
+     "config": {...constructor arguments...}, "state_dict": {...}, "meta": {data, steps, lambda, command, ...}}
+
+Large weight tensors are stored in float16 (halving the size; the decoder loads the same rounded weights as the
+encoder, so files stay decodable) and cast back to float32 on load. Nothing is inferred from weight names.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from .models import ARCHITECTURES, LearnedCodec
+
+__all__ = ["CHECKPOINT_DIR", "CheckpointError", "available", "export", "load"]
+
+FORMAT, VERSION = "nic-checkpoint", 1
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "weights"
+
+
+class CheckpointError(ValueError):
+    """A file that is not a usable checkpoint for this version of the package."""
+
+
+def _compact(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: (v.half() if v.is_floating_point() and v.numel() >= 1024 else v.clone()) for k, v in state.items()}
+
+
+def export(model: LearnedCodec, path: str | os.PathLike, name: str, meta: dict) -> Path:
+    """Write a shipped checkpoint of ``model`` (weights only, float16 where large)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ckpt = {"format": FORMAT, "version": VERSION, "architecture": type(model).__name__, "name": name,
+            "config": dict(model.config), "state_dict": _compact(model.state_dict()), "meta": dict(meta)}
+    tmp = path.with_suffix(".tmp")
+    torch.save(ckpt, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load(path_or_name: str | os.PathLike, device: str | torch.device = "cpu") -> LearnedCodec:
+    """A model rebuilt from a checkpoint file, or from a shipped checkpoint's name (see :func:`available`)."""
+    path = Path(path_or_name)
+    if not path.exists() and (CHECKPOINT_DIR / f"{path_or_name}.pt").exists():
+        path = CHECKPOINT_DIR / f"{path_or_name}.pt"
+    if not path.is_file():
+        names = ", ".join(available()) or "none shipped"
+        raise FileNotFoundError(f"no checkpoint {path_or_name!r} (shipped: {names})")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # pickle errors, zip errors, unsafe globals: all mean "not our checkpoint"
+        raise CheckpointError(f"{path} is not a loadable checkpoint: {err}") from err
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a nic-book checkpoint (a training state? use helpers.train)")
+    if ckpt.get("version") != VERSION:
+        raise CheckpointError(f"{path} has checkpoint version {ckpt.get('version')}; this package reads {VERSION}")
+    arch = ARCHITECTURES.get(ckpt.get("architecture"))
+    if arch is None:
+        raise CheckpointError(f"{path} holds an unknown architecture {ckpt.get('architecture')!r}")
+    try:
+        model = arch(**ckpt["config"])
+        state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+        model.load_state_dict(state)
+    except (TypeError, RuntimeError, KeyError) as err:
+        raise CheckpointError(f"{path} does not match {arch.__name__}{ckpt.get('config')}: {err}") from err
+    model.name = ckpt["name"]
+    model.meta = ckpt.get("meta", {})
+    return model.to(device).eval()
+
+
+def available() -> list[str]:
+    """Names of the checkpoints shipped inside the package, sorted."""
+    return sorted(p.stem for p in CHECKPOINT_DIR.glob("*.pt"))

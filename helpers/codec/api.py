@@ -1,0 +1,99 @@
+"""Python API of the learned codec: ``compress(image) -> bytes`` and ``decompress(bytes) -> image``."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .. import checkpoints
+from ..data import load_image, to_pil, to_tensor
+from ..models import LearnedCodec
+from . import format as fmt
+
+__all__ = ["LearnedCodecFamily", "compress", "decompress", "list_models", "load_model"]
+
+
+def list_models() -> list[str]:
+    """Names of the shipped checkpoints (one model and rate point each), e.g. ``factorized-q3``."""
+    return checkpoints.available()
+
+
+@functools.lru_cache(maxsize=16)
+def load_model(name: str) -> LearnedCodec:
+    """A shipped checkpoint by name (or a checkpoint file path), loaded once and cached, in eval mode on the CPU."""
+    return checkpoints.load(name)
+
+
+def _model(model: str | LearnedCodec | None) -> LearnedCodec:
+    if isinstance(model, LearnedCodec):
+        return model
+    if model is None:
+        names = list_models()
+        if not names:
+            raise FileNotFoundError("no shipped models: train them with `python -m helpers.train --plan shipped`")
+        model = names[len(names) // 2]
+    return load_model(str(model))
+
+
+def _image(image) -> torch.Tensor:
+    if isinstance(image, (str, os.PathLike)):
+        return load_image(image)
+    if isinstance(image, torch.Tensor) and image.ndim == 3 and image.shape[0] == 3 and image.is_floating_point():
+        return image
+    return to_tensor(image)
+
+
+def compress(image, model: str | LearnedCodec | None = None) -> bytes:
+    """Any image (path, PIL, array, ``(3, H, W)`` tensor; converted by :func:`helpers.data.to_tensor`) -> bytes."""
+    codec = _model(model)  # a bad model name fails before any image work
+    return codec.compress(_image(image))
+
+
+def decompress(data: bytes, model: str | LearnedCodec | None = None) -> torch.Tensor:
+    """Bytes of a ``.nic`` file -> ``(3, H, W)`` in [0, 1]; the checkpoint named in the file unless ``model`` is given."""
+    header, _ = fmt.unpack(data)
+    if model is None:
+        try:
+            model = load_model(header.name)
+        except FileNotFoundError as err:
+            raise fmt.FormatError(f"file needs checkpoint {header.name!r}, which is not available here") from err
+    return _model(model).decompress(data)
+
+
+def encode_file(src: str | os.PathLike, dst: str | os.PathLike, model: str | None = None) -> int:
+    data = compress(src, model)
+    Path(dst).write_bytes(data)
+    return len(data)
+
+
+def decode_file(src: str | os.PathLike, dst: str | os.PathLike, model: str | None = None) -> tuple[int, int]:
+    x_hat = decompress(Path(src).read_bytes(), model)
+    to_pil(x_hat).save(dst, format="PNG")
+    return tuple(x_hat.shape[-2:])
+
+
+@dataclass
+class LearnedCodecFamily:
+    """Shipped checkpoints of one architecture as one codec for :func:`helpers.codecs.rd_sweep`: the setting is
+    the checkpoint name."""
+
+    name: str
+    settings: Sequence[str]
+
+    def compress(self, x: torch.Tensor, setting: str) -> bytes:
+        return load_model(setting).compress(x)
+
+    def decompress(self, data: bytes) -> torch.Tensor:
+        return decompress(data)
+
+    @classmethod
+    def shipped(cls) -> list[LearnedCodecFamily]:
+        groups: dict[str, list[str]] = {}
+        for n in list_models():
+            groups.setdefault(n.rsplit("-", 1)[0], []).append(n)
+        return [cls(family, tuple(names)) for family, names in groups.items()]

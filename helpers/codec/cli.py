@@ -1,0 +1,73 @@
+"""Command line of the learned codec: ``python -m helpers.codec`` (also installed as ``nic``).
+
+    nic list                              one shipped model / rate point per line
+    nic encode photo.png photo.nic --model factorized-q3
+    nic decode photo.nic photo-decoded.png
+    nic eval [--images default] [--models factorized-q3 cae-q3] [--csv out.csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import api, format as fmt
+
+
+def _eval(args) -> None:
+    from ..codecs import rd_sweep
+    from ..data import load_images
+    from ..rd import rd_curve
+
+    names = args.models or api.list_models()
+    if not names:
+        raise FileNotFoundError("no shipped models to evaluate")
+    families: dict[str, list[str]] = {}
+    for n in names:
+        api.load_model(n)  # fail early and clearly on a bad name
+        families.setdefault(n.rsplit("-", 1)[0], []).append(n)
+    codecs = [api.LearnedCodecFamily(f, tuple(ns)) for f, ns in families.items()]
+    rows = rd_sweep(load_images(args.images), codecs, show_progress=False)
+    if args.csv:
+        rows.to_csv(args.csv, index=False)
+    curve = rd_curve(rows)[["codec", "setting", "bpp", "psnr", "ms_ssim", "encode_s", "decode_s"]]
+    print(curve.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="nic", description="Learned image codec of the nic-book (.nic files).")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="shipped models, one per line")
+    e = sub.add_parser("encode", help="image file -> .nic file")
+    e.add_argument("input")
+    e.add_argument("output")
+    e.add_argument("--model", default=None, help="shipped model name (see `list`) or checkpoint path")
+    d = sub.add_parser("decode", help=".nic file -> PNG file")
+    d.add_argument("input")
+    d.add_argument("output")
+    d.add_argument("--model", default=None, help="checkpoint path, for files written by a model that is not shipped")
+    v = sub.add_parser("eval", help="rate and quality of shipped models on an image set")
+    v.add_argument("--images", default="default", help="default, cbsd68, mcmaster, kodak or a folder")
+    v.add_argument("--models", nargs="*", default=None)
+    v.add_argument("--csv", default=None, help="also write one row per image and model")
+    args = p.parse_args(argv)
+    try:
+        if args.command == "list":
+            print("\n".join(api.list_models()))
+        elif args.command == "encode":
+            n = api.encode_file(args.input, args.output, args.model)
+            print(f"{args.output}: {n} bytes")
+        elif args.command == "decode":
+            h, w = api.decode_file(args.input, args.output, args.model)
+            print(f"{args.output}: {w}x{h} PNG")
+        else:
+            _eval(args)
+    except (ValueError, FileNotFoundError, OSError) as err:
+        kind = "bad file" if isinstance(err, fmt.FormatError) else "error"
+        print(f"nic: {kind}: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""A learned, per-channel density for quantized latents (Ballé et al. 2018, appendix 6.1), and its integer tables.
+
+Each latent channel c gets a flexible cumulative function ``F_c: R -> (0, 1)`` built from a tiny monotone network
+(softplus-positive matrices, ``x + a * tanh(x)`` gates, a sigmoid at the end). The probability of an integer
+symbol is the mass of its unit bin::
+
+    p(ŷ) = F(ŷ + 1/2) - F(ŷ - 1/2)
+
+During training ``ŷ`` is ``y`` plus uniform noise, which makes ``-log2 p`` a differentiable rate. For coding,
+:meth:`FactorizedDensity.tables` turns the same function into integer frequency tables over a finite range found by
+bisection on ``F`` (no separate ``update()`` step, no auxiliary loss): mass outside the range goes to an escape
+symbol. Tables are computed in float64 on the CPU and rounded to integers, so encoder and decoder agree exactly.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = ["CodingTables", "FactorizedDensity"]
+
+LIKELIHOOD_BOUND = 1e-9
+
+
+@dataclass(frozen=True)
+class CodingTables:
+    """Integer frequency tables: channel c codes symbols ``offset[c] .. offset[c] + len(freqs[c]) - 2``; the last
+    entry of each row is the escape symbol for values outside that range."""
+
+    offsets: np.ndarray  # (C,) int64: the smallest coded value per channel
+    freqs: list[np.ndarray]  # C arrays of positive int64 counts, escape last
+    precision: int  # counts of each row sum to 2**precision
+
+    def fingerprint(self) -> int:
+        """CRC32 of the tables: a file records it, and a decoder with other tables refuses the file."""
+        import zlib
+
+        crc = zlib.crc32(self.offsets.astype("<i8").tobytes())
+        for f in self.freqs:
+            crc = zlib.crc32(f.astype("<i8").tobytes(), crc)
+        return crc
+
+
+class FactorizedDensity(nn.Module):
+    """p(ŷ) per channel, independent across positions:  ŷ (B, C, H, W) -> likelihoods of the same shape."""
+
+    def __init__(self, channels: int, filters: tuple[int, ...] = (3, 3, 3), init_scale: float = 10.0):
+        super().__init__()
+        self.channels = channels
+        dims = (1, *filters, 1)
+        scale = init_scale ** (1 / (len(filters) + 1))
+        self.matrices = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        self.gates = nn.ParameterList()
+        for i in range(len(filters) + 1):
+            # softplus(init) = 1 / (scale * fan_out) spreads the initial density over about +-init_scale
+            init = float(np.log(np.expm1(1 / scale / dims[i + 1])))
+            self.matrices.append(nn.Parameter(torch.full((channels, dims[i + 1], dims[i]), init)))
+            self.biases.append(nn.Parameter(torch.rand(channels, dims[i + 1], 1) - 0.5))
+            if i < len(filters):
+                self.gates.append(nn.Parameter(torch.zeros(channels, dims[i + 1], 1)))
+
+    def logits_cdf(self, v: torch.Tensor) -> torch.Tensor:
+        """``v`` (C, 1, N) -> logit of F_c(v), (C, 1, N). Monotone in v by construction."""
+        for i, (m, b) in enumerate(zip(self.matrices, self.biases)):
+            v = torch.matmul(F.softplus(m.to(v.dtype)), v) + b.to(v.dtype)
+            if i < len(self.gates):
+                v = v + torch.tanh(self.gates[i].to(v.dtype)) * torch.tanh(v)
+        return v
+
+    def forward(self, y_hat: torch.Tensor) -> torch.Tensor:
+        """Likelihood of each element of ``y_hat`` (noisy or rounded), bounded below by 1e-9."""
+        b, c, h, w = y_hat.shape
+        if c != self.channels:
+            raise ValueError(f"density has {self.channels} channels, latent has {c}")
+        v = y_hat.permute(1, 0, 2, 3).reshape(c, 1, -1)
+        lower, upper = self.logits_cdf(v - 0.5), self.logits_cdf(v + 0.5)
+        # subtract in the tail where the sigmoid is flattest, for precision
+        sign = -torch.sign(lower + upper).detach()
+        p = (torch.sigmoid(sign * upper) - torch.sigmoid(sign * lower)).abs()
+        p = p.clamp_min(LIKELIHOOD_BOUND)
+        return p.reshape(c, b, h, w).permute(1, 0, 2, 3)
+
+    # -- coding tables -----------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def _quantile(self, level: float, lo: float = -1e4, hi: float = 1e4, iters: int = 60) -> torch.Tensor:
+        """Per-channel x with F_c(x) = level, by bisection (F is monotone). Returns (C,) float64."""
+        target = float(np.log(level / (1 - level)))
+        lo_t = torch.full((self.channels, 1, 1), lo, dtype=torch.float64)
+        hi_t = torch.full((self.channels, 1, 1), hi, dtype=torch.float64)
+        for _ in range(iters):
+            mid = (lo_t + hi_t) / 2
+            below = self.logits_cdf(mid) < target
+            lo_t = torch.where(below, mid, lo_t)
+            hi_t = torch.where(below, hi_t, mid)
+        return ((lo_t + hi_t) / 2).flatten()
+
+    @torch.no_grad()
+    def tables(self, tail_mass: float = 1e-6, precision: int = 16, max_symbols: int = 4096) -> CodingTables:
+        """Integer tables for coding, from the current parameters (float64, CPU, deterministic)."""
+        model = copy.deepcopy(self).cpu() if any(p.device.type != "cpu" for p in self.parameters()) else self
+        lo = torch.floor(model._quantile(tail_mass / 2)).to(torch.int64)
+        hi = torch.ceil(model._quantile(1 - tail_mass / 2)).to(torch.int64)
+        hi = torch.minimum(hi, lo + max_symbols - 1)
+        # one pass over the union of all ranges, then each channel keeps its own slice
+        start, stop = int(lo.min()), int(hi.max())
+        values = torch.arange(start, stop + 1, dtype=torch.float64).expand(self.channels, 1, -1)
+        pmf = (torch.sigmoid(model.logits_cdf(values + 0.5)) - torch.sigmoid(model.logits_cdf(values - 0.5)))
+        pmf = pmf.clamp_min(0).squeeze(1).numpy()
+        freqs = []
+        for c in range(self.channels):
+            p = pmf[c, int(lo[c]) - start : int(hi[c]) - start + 1]
+            escape = max(0.0, 1.0 - float(p.sum()))
+            freqs.append(_quantize_pmf(np.append(p, escape), 1 << precision))
+        return CodingTables(offsets=lo.numpy(), freqs=freqs, precision=precision)
+
+
+def _quantize_pmf(pmf: np.ndarray, total: int) -> np.ndarray:
+    """Round a pmf to positive integer counts that sum to ``total`` exactly (largest remainders get the rest)."""
+    n = len(pmf)
+    if n > total:
+        raise ValueError(f"{n} symbols do not fit a table of precision {total}")
+    pmf = pmf / pmf.sum()
+    spare = total - n  # every symbol gets 1 count first, so none is impossible
+    raw = pmf * spare
+    counts = np.floor(raw).astype(np.int64)
+    remainder = spare - int(counts.sum())
+    if remainder > 0:
+        order = np.argsort(-(raw - counts), kind="stable")
+        counts[order[:remainder]] += 1
+    return counts + 1

@@ -1,0 +1,97 @@
+"""What every learned codec shares: noisy training forward, and ``compress``/``decompress`` to real bytes."""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar, NamedTuple
+
+import torch
+import torch.nn as nn
+
+from ..codec import format as fmt
+from ..data import crop, pad_to_multiple
+from ..entropy import FactorizedDensity, decode, encode
+
+__all__ = ["LearnedCodec", "Output"]
+
+
+class Output(NamedTuple):
+    x_hat: torch.Tensor  # reconstruction, (B, 3, H, W)
+    likelihoods: torch.Tensor  # p(ŷ) per latent element, (B, C, h, w)
+    y: torch.Tensor  # the latent before quantization
+
+
+class LearnedCodec(nn.Module):
+    """x → analysis → y → round → ŷ → synthesis → x̂, with p(ŷ) from a per-channel :class:`FactorizedDensity`.
+
+    Subclasses define ``analysis``, ``synthesis``, ``stride`` and ``model_id``; this class does the rest.
+    """
+
+    model_id: ClassVar[int]
+    stride: ClassVar[int]
+
+    def __init__(self, latent_channels: int):
+        super().__init__()
+        self.latent_channels = latent_channels
+        self.density = FactorizedDensity(latent_channels)
+        self.name = "untrained"  # the checkpoint name written into files; set by helpers.checkpoints.load
+
+    def analysis(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def synthesis(self, y_hat: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> Output:
+        y = self.analysis(x)
+        if self.training:
+            # rate: additive uniform noise, a differentiable stand-in for rounding (Ballé et al. 2017);
+            # decoder: rounded values with a straight-through gradient, so it learns on what it will really see
+            y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
+            y_ste = y + (torch.round(y) - y).detach()
+            return Output(self.synthesis(y_ste), self.density(y_noisy), y)
+        y_hat = torch.round(y)
+        return Output(self.synthesis(y_hat), self.density(y_hat), y)
+
+    # -- real bytes ----------------------------------------------------------------------------------------------
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @torch.no_grad()
+    def compress(self, x: torch.Tensor) -> bytes:
+        """One ``(3, H, W)`` image in [0, 1] -> the bytes of a ``.nic`` file (any size: padded to the stride)."""
+        if x.ndim == 4 and x.shape[0] == 1:
+            x = x[0]
+        if x.ndim != 3 or x.shape[0] != 3:
+            raise ValueError(f"compress takes one (3, H, W) image, got {tuple(x.shape)}")
+        h, w = x.shape[-2:]
+        x_pad, _ = pad_to_multiple(x[None].to(self._device(), torch.float32), self.stride)
+        y_hat = torch.round(self.analysis(x_pad))
+        c, lh, lw = y_hat.shape[1:]
+        tables = self.density.tables()
+        payload = encode(y_hat[0].reshape(c, -1).to(torch.int64).cpu().numpy(), tables)
+        header = fmt.Header(self.model_id, self.name, h, w, (c, lh, lw), tables.fingerprint())
+        return fmt.pack(header, payload)
+
+    @torch.no_grad()
+    def decompress(self, data: bytes) -> torch.Tensor:
+        """The bytes of a ``.nic`` file written by these weights -> ``(3, H, W)`` in [0, 1]."""
+        header, payload = fmt.unpack(data)
+        if header.model_id != self.model_id:
+            raise fmt.FormatError(
+                f"file was written by a {fmt.MODEL_IDS[header.model_id]}, this is a {type(self).__name__}"
+            )
+        c, lh, lw = header.latent_shape
+        expect = (self.latent_channels, math.ceil(header.height / self.stride), math.ceil(header.width / self.stride))
+        if (c, lh, lw) != expect:
+            raise fmt.FormatError(f"latent shape {header.latent_shape} does not fit this model (expected {expect})")
+        tables = self.density.tables()
+        if tables.fingerprint() != header.fingerprint:
+            raise fmt.FormatError(
+                f"file was written by other weights (checkpoint {header.name!r}); load that checkpoint to decode it"
+            )
+        symbols = decode(payload, tables, lh * lw)
+        y_hat = torch.from_numpy(symbols).float().view(1, c, lh, lw).to(self._device())
+        x_hat = self.synthesis(y_hat)
+        return crop(x_hat, (header.height, header.width))[0].clamp(0, 1).cpu()

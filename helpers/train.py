@@ -1,0 +1,269 @@
+"""One training entry point for every learned codec: ``lambda * 255^2 * MSE + bpp``, resumable, seeded, DDP-ready.
+
+Command line (resumes by itself when ``RUN_DIR/state.pt`` exists)::
+
+    python -m helpers.train --arch FactorizedPrior --lmbda 0.013 --steps 20000 --run-dir runs/fp-q3 \\
+        --export helpers/weights/factorized-q3.pt
+    torchrun --nproc_per_node 2 -m helpers.train ...          # data-parallel (gloo on CPU, nccl on GPU)
+    python -m helpers.train --plan shipped                    # every shipped checkpoint, in order, resumable
+
+The state file holds the model, the optimizer, the step, the RNG state and the history. Every batch is drawn from
+a generator seeded with ``(seed, step, rank)``, so a resumed run sees the batches an uninterrupted one would have.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from . import checkpoints
+from .data import load_images, random_patches
+from .losses import rd_loss
+from .models import ARCHITECTURES, ConvAutoencoder, LearnedCodec
+from .notebook import pick_device, progress
+
+__all__ = ["SHIPPED", "TrainConfig", "fit", "train"]
+
+
+@dataclass
+class TrainConfig:
+    arch: str = "FactorizedPrior"
+    model_config: dict = field(default_factory=dict)
+    lmbda: float = 0.013
+    steps: int = 20000
+    batch_size: int = 8
+    patch_size: int = 128
+    lr: float = 1e-4
+    lr_final: float = 1e-5  # cosine decay from lr to lr_final over the run
+    data: str = "mcmaster,default-train"  # comma-separated sources for helpers.data.load_images
+    seed: int = 0
+    run_dir: str = "runs/default"
+    export: str = ""  # shipped checkpoint to write when the run ends
+    name: str = ""  # checkpoint name written into .nic files
+    init_from: str = ""  # warm start: a shipped checkpoint or a run's export
+    pca_at: float = 0.5  # ConvAutoencoder: fraction of steps at which the PCA rotation is fitted (<0: never)
+    save_every_s: float = 300.0
+    until_s: float = 0.0  # stop (state saved) after this many seconds; 0 = no limit
+    threads: int = 0  # torch CPU threads; 0 = torch's default
+    device: str = "auto"
+
+
+def fit(model, sample, optimizer, *, start: int, steps: int, lmbda: float, lr_at, on_step=None) -> None:
+    """The plain loop: draw a batch, compute ``lambda * 255^2 * MSE + bpp``, step. ``on_step`` may stop it."""
+    model.train()
+    for step in range(start, steps):
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step)
+        x = sample(step)
+        out = model(x)
+        parts = rd_loss(x, out.x_hat, out.likelihoods, lmbda)
+        optimizer.zero_grad(set_to_none=True)
+        parts["loss"].backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        if on_step is not None and on_step(step + 1, {k: float(v.detach()) for k, v in parts.items()}) is False:
+            return
+
+
+def _distributed() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def _save_state(path: Path, state: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def train(cfg: TrainConfig, command: str = "") -> LearnedCodec:
+    """Run (or resume) one training run; export the shipped checkpoint when it completes."""
+    rank, world = _distributed()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = pick_device(cfg.device)
+    if world > 1 and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    run = Path(cfg.run_dir)
+    state_path = run / "state.pt"
+
+    images = [im for src in cfg.data.split(",") for im in load_images(src.strip()).values()]
+    if cfg.init_from:
+        model = checkpoints.load(cfg.init_from)
+    else:
+        arch = ARCHITECTURES.get(cfg.arch)
+        if arch is None:
+            raise ValueError(f"unknown architecture {cfg.arch!r}; choose from {', '.join(ARCHITECTURES)}")
+        torch.manual_seed(cfg.seed)
+        model = arch(**cfg.model_config)
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    step, history, elapsed = 0, [], 0.0
+    if state_path.exists():
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        if state["config"]["arch"] != cfg.arch or state["config"]["lmbda"] != cfg.lmbda:
+            raise ValueError(f"{state_path} belongs to another run ({state['config']['arch']}, "
+                             f"lambda {state['config']['lmbda']}); choose another --run-dir")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        step, history, elapsed = state["step"], state["history"], state["elapsed_s"]
+        torch.set_rng_state(state["rng"])
+        if rank == 0:
+            print(f"resuming {run} at step {step}/{cfg.steps}", flush=True)
+    else:
+        torch.manual_seed(cfg.seed + rank)
+    net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+
+    def lr_at(s: int) -> float:
+        return cfg.lr_final + 0.5 * (cfg.lr - cfg.lr_final) * (1 + math.cos(math.pi * min(s / cfg.steps, 1.0)))
+
+    def sample(s: int) -> torch.Tensor:
+        g = torch.Generator().manual_seed((cfg.seed * 1_000_003 + s) * 64 + rank)
+        return random_patches(images, cfg.batch_size, cfg.patch_size, g).to(device)
+
+    def save(s: int) -> None:
+        if rank == 0:
+            _save_state(state_path, {"config": asdict(cfg), "model": model.state_dict(),
+                                     "optimizer": optimizer.state_dict(), "step": s, "history": history,
+                                     "rng": torch.get_rng_state(), "elapsed_s": elapsed + time.time() - t0})
+
+    t0 = time.time()
+    last_save = time.time()
+    window: list[dict] = []
+    bar = progress(range(cfg.steps), desc=run.name, initial=step, disable=rank != 0, mininterval=5)
+
+    def on_step(s: int, parts: dict) -> bool:
+        nonlocal last_save
+        bar.update(1)
+        window.append(parts)
+        if s % 100 == 0 or s == cfg.steps:
+            mean = {k: sum(p[k] for p in window) / len(window) for k in window[0]}
+            mean["psnr"] = -10 * math.log10(max(mean["mse"], 1e-12))
+            history.append({"step": s, **mean, "time_s": elapsed + time.time() - t0})
+            window.clear()
+            bar.set_postfix(bpp=f"{mean['bpp']:.3f}", psnr=f"{mean['psnr']:.2f}")
+            if rank == 0 and s % 1000 == 0:
+                print(f"{run.name} step {s}: loss {mean['loss']:.4f} bpp {mean['bpp']:.4f} psnr {mean['psnr']:.2f} dB",
+                      flush=True)
+        if isinstance(model, ConvAutoencoder) and cfg.pca_at >= 0 and s == int(cfg.pca_at * cfg.steps):
+            fit_pca(model, images, cfg)
+        if s == cfg.steps or time.time() - last_save > cfg.save_every_s:
+            save(s)
+            last_save = time.time()
+        if cfg.until_s and time.time() - t0 > cfg.until_s:
+            save(s)
+            return False
+        return True
+
+    if step < cfg.steps:
+        fit(net, sample, optimizer, start=step, steps=cfg.steps, lmbda=cfg.lmbda, lr_at=lr_at, on_step=on_step)
+    bar.close()
+    final = torch.load(state_path, map_location="cpu", weights_only=True) if state_path.exists() else None
+    done = final is not None and final["step"] >= cfg.steps
+    if done and rank == 0 and cfg.export:
+        meta = {"arch": cfg.arch, "lambda": cfg.lmbda, "steps": cfg.steps, "data": cfg.data,
+                "batch_size": cfg.batch_size * world, "patch_size": cfg.patch_size, "seed": cfg.seed,
+                "init_from": cfg.init_from, "train_seconds": final["elapsed_s"], "world_size": world,
+                "device": str(device), "torch": str(torch.__version__), "command": command,
+                "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "final": final["history"][-1] if final["history"] else {}}
+        checkpoints.export(model.cpu(), cfg.export, cfg.name or Path(cfg.export).stem, meta)
+        print(f"exported {cfg.export}", flush=True)
+    model.eval()
+    return model
+
+
+@torch.no_grad()
+def fit_pca(model: ConvAutoencoder, images: list[torch.Tensor], cfg: TrainConfig) -> None:
+    """Fit the CAE's rotation on 64 fixed training patches (seeded), then keep training with it in place."""
+    g = torch.Generator().manual_seed(cfg.seed + 12345)
+    batch = random_patches(images, 64, cfg.patch_size, g).to(model.pca_mean.device)
+    was_training = model.training
+    model.eval()
+    model.fit_pca(list(batch.split(16)))
+    model.train(was_training)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The shipped checkpoints: one plan, run in order, each run resumable. A base run per architecture is trained
+# longest at a middle lambda; every rate point then fine-tunes from it (the usual way to save compute).
+# --------------------------------------------------------------------------------------------------------------
+
+FP_CONFIG = {"channels": 96, "latent_channels": 128}
+CAE_CONFIG = {"channels": 96, "latent_channels": 64, "blocks": 2, "downsamplings": 4}
+LAMBDAS = {"q1": 0.0035, "q2": 0.0067, "q3": 0.013, "q4": 0.025}
+BASE_STEPS, TUNE_STEPS = 20000, 6000
+STATE_DIR = "train_state"  # committed, so a later session resumes where this one stopped
+
+
+def _shipped() -> list[TrainConfig]:
+    plan = []
+    for short, arch, conf in [("factorized", "FactorizedPrior", FP_CONFIG), ("cae", "ConvAutoencoder", CAE_CONFIG)]:
+        base = f"{STATE_DIR}/{short}-base/final.pt"
+        plan.append(TrainConfig(arch=arch, model_config=conf, lmbda=LAMBDAS["q3"], steps=BASE_STEPS, lr=2e-4,
+                                run_dir=f"{STATE_DIR}/{short}-base", export=base, name=f"{short}-base"))
+        for q, lmbda in LAMBDAS.items():
+            plan.append(TrainConfig(arch=arch, model_config=conf, lmbda=lmbda, steps=TUNE_STEPS, lr=5e-5,
+                                    run_dir=f"{STATE_DIR}/{short}-{q}", export=f"helpers/weights/{short}-{q}.pt",
+                                    name=f"{short}-{q}", init_from=base, pca_at=-1.0))
+    return plan
+
+
+SHIPPED = _shipped()
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m helpers.train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--plan", choices=["shipped"], help="run every shipped checkpoint's training, in order")
+    p.add_argument("--only", default="", help="with --plan: comma-separated run names (e.g. factorized-base)")
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.name == "model_config":
+            p.add_argument(flag, type=json.loads, default=None, help="JSON dict of constructor arguments")
+        else:
+            p.add_argument(flag, type=type(f.default), default=None)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    args = _parse(argv)
+    overrides = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
+    command = "python -m helpers.train " + " ".join(shlex.quote(a) for a in argv)
+    if args.plan:
+        only = {s for s in args.only.split(",") if s}
+        t0 = time.time()
+        for cfg in SHIPPED:
+            if only and Path(cfg.run_dir).name not in only:
+                continue
+            if Path(cfg.export).exists():
+                continue
+            for k in ("until_s", "threads", "device", "save_every_s"):
+                if k in overrides:
+                    setattr(cfg, k, overrides[k])
+            if cfg.until_s:
+                cfg.until_s = overrides["until_s"] - (time.time() - t0)
+                if cfg.until_s <= 0:
+                    break
+            train(cfg, command)
+            if not Path(cfg.export).exists():
+                break  # stopped by the time limit: the next run needs this one
+        return
+    train(TrainConfig(**overrides), command)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+import pytest
+import torch
+
+from helpers import checkpoints
+from helpers.checkpoints import CheckpointError
+
+
+def test_roundtrip_keeps_config_name_and_meta(tiny_checkpoint):
+    m = checkpoints.load(tiny_checkpoint)
+    assert type(m).__name__ == "FactorizedPrior" and m.config == {"channels": 16, "latent_channels": 24}
+    assert m.name == "tiny-fp" and not m.training
+    assert m.meta["steps"] == 60 and m.meta["lambda"] == 0.013 and m.meta["data"] == "default-train"
+    assert "pytest fixture" in m.meta["command"]
+    raw = torch.load(tiny_checkpoint, weights_only=True)
+    assert any(v.dtype == torch.float16 for v in raw["state_dict"].values())  # large tensors stored compactly
+
+
+def test_export_load_export_is_stable(tiny_checkpoint, tmp_path):
+    m = checkpoints.load(tiny_checkpoint)
+    again = checkpoints.export(m, tmp_path / "again.pt", m.name, m.meta)
+    m2 = checkpoints.load(again)
+    for (k, a), b in zip(m.state_dict().items(), m2.state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def test_bad_checkpoints_are_refused_clearly(tiny_checkpoint, tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"definitely not a zip")
+    with pytest.raises(CheckpointError, match="not a loadable"):
+        checkpoints.load(junk)
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("arbitrary code",))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"x": Evil()}, evil)
+    with pytest.raises(CheckpointError, match="not a loadable"):  # weights_only=True refuses pickled code
+        checkpoints.load(evil)
+
+    raw = torch.load(tiny_checkpoint, weights_only=True)
+    for change, message in [
+        ({"format": "something-else"}, "not a nic-book checkpoint"),
+        ({"version": 99}, "version 99"),
+        ({"architecture": "Transformer"}, "unknown architecture"),
+        ({"config": {"channels": 32, "latent_channels": 24}}, "does not match"),
+        ({"config": {"widths": 3}}, "does not match"),
+    ]:
+        path = tmp_path / "changed.pt"
+        torch.save({**raw, **change}, path)
+        with pytest.raises(CheckpointError, match=message):
+            checkpoints.load(path)
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        checkpoints.load("no-such-model")

@@ -1,0 +1,150 @@
+"""The learned codec end to end: real bytes, the file format, bad files, the API and the command line."""
+
+import struct
+import subprocess
+import sys
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from helpers import checkpoints
+from helpers.codec import FormatError, api
+from helpers.codec import format as fmt
+from helpers.data import crop, default_images, pad_to_multiple
+from helpers.metrics import bpp
+
+
+@pytest.fixture(scope="module")
+def model(tiny_checkpoint):
+    return checkpoints.load(tiny_checkpoint)
+
+
+@pytest.fixture(scope="module")
+def photo():
+    return default_images("test")["coffee"][:, 50:150, 100:230]  # 100 x 130: not a multiple of 16
+
+
+def test_decoder_output_equals_what_the_encoder_measured(model, photo):
+    data = model.compress(photo)
+    x_hat = model.decompress(data)
+    x_pad, size = pad_to_multiple(photo[None], model.stride)
+    with torch.no_grad():
+        expected = crop(model(x_pad).x_hat, size)[0].clamp(0, 1)
+    assert x_hat.shape == photo.shape
+    assert torch.allclose(x_hat, expected, atol=1e-6)
+
+
+def test_file_is_deterministic_and_sized_by_its_bytes(model, photo):
+    a, b = model.compress(photo), model.compress(photo)
+    assert a == b
+    assert 0 < bpp(len(a), 100, 130) < 24
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (15, 17), (16, 16), (3, 200)])
+def test_any_size(model, h, w):
+    x = torch.rand(3, h, w, generator=torch.Generator().manual_seed(h + w))
+    assert model.decompress(model.compress(x)).shape == (3, h, w)
+
+
+def test_header_roundtrip():
+    header = fmt.Header(1, "factorized-q3", 321, 481, (128, 21, 31), 0xDEADBEEF)
+    data = fmt.pack(header, b"payload")
+    assert data[:3] == b"NIC" and data[3] == fmt.FORMAT_VERSION
+    back, payload = fmt.unpack(data)
+    assert back == header and payload == b"payload"
+
+
+def _recrc(body: bytes) -> bytes:
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def test_bad_files_raise_format_errors(model, photo):
+    data = model.compress(photo)
+    body = data[:-4]
+    cases = {
+        "empty": b"",
+        "magic": b"PNG" + data[3:],
+        "version": _recrc(body[:3] + bytes([9]) + body[4:]),
+        "model id": _recrc(body[:4] + bytes([200]) + body[5:]),
+        "truncated": data[: len(data) // 2],
+        "bit flip": data[:20] + bytes([data[20] ^ 0x10]) + data[21:],
+        "extra byte": data + b"\0",
+    }
+    for what, bad in cases.items():
+        with pytest.raises(FormatError):
+            model.decompress(bad)
+        assert what  # (names the case in a failure's traceback)
+
+
+def test_files_from_other_weights_or_architectures_are_refused(model, photo):
+    data = model.compress(photo)
+    torch.manual_seed(5)
+    from helpers.models import ConvAutoencoder, FactorizedPrior
+
+    retrained = FactorizedPrior(**model.config)  # same architecture, other weights
+    with pytest.raises(FormatError, match="other weights"):
+        retrained.decompress(data)
+    with pytest.raises(FormatError, match="FactorizedPrior"):
+        ConvAutoencoder(channels=16, latent_channels=24).decompress(data)
+
+
+def test_random_and_mutated_files_never_crash(model, photo):
+    data = model.compress(photo)
+    rng = np.random.default_rng(0)
+    for i in range(200):
+        kind = i % 3
+        if kind == 0:
+            bad = rng.bytes(int(rng.integers(0, 200)))
+        elif kind == 1:
+            bad = data[: int(rng.integers(0, len(data)))]
+        else:
+            arr = bytearray(data)
+            arr[int(rng.integers(0, len(arr)))] ^= 1 << int(rng.integers(0, 8))
+            bad = bytes(arr)
+        with pytest.raises(ValueError):
+            model.decompress(bad)
+
+
+def test_api_with_a_model_object_and_with_paths(model, photo, tmp_path):
+    data = api.compress(photo, model)
+    assert torch.equal(api.decompress(data, model), model.decompress(data))
+    src = tmp_path / "in.png"
+    Image.fromarray((photo.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).convert("LA").save(src)
+    data = api.compress(src, model)  # a grey+alpha PNG goes through the documented conversion
+    assert model.decompress(data).shape == photo.shape
+    with pytest.raises(FormatError, match="not available here"):
+        api.decompress(data)  # the file names checkpoint "tiny-fp", which is not shipped
+
+
+def _nic(*args):
+    return subprocess.run([sys.executable, "-m", "helpers.codec", *map(str, args)], capture_output=True, text=True)
+
+
+def test_cli_encode_decode_list(tiny_checkpoint, photo, tmp_path):
+    src, nic, out = tmp_path / "photo.png", tmp_path / "photo.nic", tmp_path / "back.png"
+    Image.fromarray((photo.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(src)
+    r = _nic("encode", src, nic, "--model", tiny_checkpoint)
+    assert r.returncode == 0, r.stderr
+    assert f"{nic.stat().st_size} bytes" in r.stdout
+    r = _nic("decode", nic, out, "--model", tiny_checkpoint)
+    assert r.returncode == 0, r.stderr
+    with Image.open(out) as img:
+        assert img.format == "PNG" and img.size == (130, 100)
+    expected = checkpoints.load(tiny_checkpoint).decompress(nic.read_bytes())
+    np.testing.assert_array_equal(np.asarray(Image.open(out)), (expected.permute(1, 2, 0).numpy() * 255).round())
+    r = _nic("list")
+    assert r.returncode == 0 and r.stdout.split() == checkpoints.available()
+
+
+def test_cli_errors_are_messages_not_tracebacks(tiny_checkpoint, tmp_path):
+    junk = tmp_path / "junk.nic"
+    junk.write_bytes(b"NIC\x01garbage")
+    r = _nic("decode", junk, tmp_path / "x.png", "--model", tiny_checkpoint)
+    assert r.returncode == 2 and "bad file" in r.stderr and "Traceback" not in r.stderr
+    r = _nic("encode", tmp_path / "missing.png", tmp_path / "x.nic", "--model", tiny_checkpoint)
+    assert r.returncode == 2 and "no image file" in r.stderr
+    r = _nic("encode", junk, tmp_path / "x.nic", "--model", tmp_path / "nope.pt")
+    assert r.returncode == 2 and "no checkpoint" in r.stderr
