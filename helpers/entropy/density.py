@@ -22,7 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-__all__ = ["CodingTables", "FactorizedDensity"]
+__all__ = ["CodingTables", "FactorizedDensity", "fit_density"]
 
 LIKELIHOOD_BOUND = 1e-9
 
@@ -135,3 +135,25 @@ def _quantize_pmf(pmf: np.ndarray, total: int) -> np.ndarray:
         order = np.argsort(-(raw - counts), kind="stable")
         counts[order[:remainder]] += 1
     return counts + 1
+
+
+def fit_density(density: FactorizedDensity, y: torch.Tensor, steps: int = 300, batch: int = 4096, lr: float = 1e-2,
+                seed: int = 0) -> list[float]:
+    """Fit ``density`` alone to fixed latents ``y`` (B, C, H, W) by minimising the noisy rate; returns bits/symbol.
+
+    Each step draws ``batch`` random positions (the same ones for every channel) from a seeded generator.
+    """
+    g = torch.Generator().manual_seed(seed)
+    flat = y.detach().permute(1, 0, 2, 3).reshape(y.shape[1], -1)  # (C, N)
+    opt = torch.optim.Adam(density.parameters(), lr=lr)
+    history = []
+    for _ in range(steps):
+        idx = torch.randint(flat.shape[1], (batch,), generator=g)
+        sample = flat[:, idx].T.reshape(batch, -1, 1, 1)  # (batch, C, 1, 1)
+        noisy = sample + torch.rand(sample.shape, generator=g) - 0.5
+        loss = -torch.log2(density(noisy)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        history.append(float(loss.detach()))
+    return history
