@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from tqdm.auto import tqdm
 
-__all__ = ["image_grid", "pick_device", "progress", "run_report", "seed_everything"]
+__all__ = ["image_grid", "pick_device", "progress", "rd_explorer", "run_report", "seed_everything"]
 
 _START = time.perf_counter()
 
@@ -68,3 +68,29 @@ def run_report(device: torch.device | str | None = None) -> str:
         hw = f"{torch.cuda.get_device_name(dev)} + " + hw
     return (f"Ran in {time.perf_counter() - _START:.0f} s on {hw}, device {dev}, torch {torch.__version__}, "
             f"{torch.get_num_threads()} threads.")
+
+
+def rd_explorer(reconstructions: Mapping[str, tuple[torch.Tensor, float, float]], crop: tuple[int, int, int, int]
+                | None = None):
+    """A slider over precomputed ``{label: (x_hat, bpp, psnr)}``, ordered by rate; each move redraws one image.
+
+    Works live in Jupyter and Colab (ipywidgets); the rendered book shows the first setting.
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+
+    labels = sorted(reconstructions, key=lambda k: reconstructions[k][1])
+
+    def show(i: int):
+        x_hat, rate, quality = reconstructions[labels[i]]
+        if crop is not None:
+            t, l, h, w = crop
+            x_hat = x_hat[:, t : t + h, l : l + w]
+        fig, ax = plt.subplots(figsize=(5, 5))
+        ax.imshow(x_hat.clamp(0, 1).permute(1, 2, 0).numpy())
+        ax.set_title(f"{labels[i]}: {rate:.3f} bpp, {quality:.2f} dB")
+        ax.axis("off")
+        plt.show()
+
+    slider = widgets.IntSlider(min=0, max=len(labels) - 1, value=0, description="setting", continuous_update=False)
+    return widgets.interactive(show, i=slider)

@@ -89,6 +89,11 @@ class LearnedCodecFamily:
         return load_model(setting).compress(x)
 
     def decompress(self, data: bytes) -> torch.Tensor:
+        header, _ = fmt.unpack(data)
+        for setting in self.settings:  # the family's own checkpoints first: they may be files, not shipped names
+            model = load_model(setting)
+            if model.name == header.name:
+                return model.decompress(data)
         return decompress(data)
 
     @classmethod

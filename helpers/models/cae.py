@@ -39,6 +39,7 @@ class ConvAutoencoder(LearnedCodec):
             dec += [subpixel_conv(n, n), nn.PReLU(n)]  # x2 each
         dec += [subpixel_conv(n, n // 2), nn.PReLU(n // 2), subpixel_conv(n // 2, 3)]  # H
         self.decoder = nn.Sequential(*dec)
+        self._init_ends(self.encoder[-1], self.decoder[-1][0])
         # fixed-size buffers (no shape changes on load): identity rotation and zero mean until fit_pca
         self.register_buffer("pca_matrix", torch.eye(m))
         self.register_buffer("pca_mean", torch.zeros(m))

@@ -33,6 +33,7 @@ class FactorizedPrior(LearnedCodec):
             deconv(n, n), GDN(n, inverse=True),  # H/2
             deconv(n, 3),  # H
         )
+        self._init_ends(self.g_a[-1], self.g_s[-1])
 
     def analysis(self, x: torch.Tensor) -> torch.Tensor:
         return self.g_a(x)
