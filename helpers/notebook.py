@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from tqdm.auto import tqdm
 
-__all__ = ["image_grid", "pick_device", "progress", "rd_explorer", "run_report", "seed_everything"]
+__all__ = ["image_grid", "pick_device", "progress", "rd_explorer", "run_report"]
 
 _START = time.perf_counter()
 
@@ -30,12 +30,6 @@ def pick_device(device: str = "auto") -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     return torch.device(device)
-
-
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed torch (CPU and CUDA) and return a generator for DataLoaders."""
-    torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
 
 
 def image_grid(images: Mapping[str, torch.Tensor] | Sequence[torch.Tensor], ncols: int | None = None,

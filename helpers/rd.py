@@ -38,20 +38,21 @@ def _clean(rate: Sequence[float], quality: Sequence[float]) -> tuple[np.ndarray,
     return r, q
 
 
-def _mean_log_rate(rate, quality, lo, hi, method):
-    """Mean of log(rate) over quality in [lo, hi], from a fit of log-rate against quality."""
-    log_r = np.log(rate)
+def _mean_fit(x: np.ndarray, y: np.ndarray, lo: float, hi: float, method: str) -> float:
+    """Mean over x in [lo, hi] of a fit of y against x (cubic polynomial or PCHIP)."""
+    order = np.argsort(x)
+    x, y = x[order], y[order]
     if method == "cubic":
-        if len(rate) < 4:
-            raise ValueError(f"the cubic BD fit needs at least 4 points per curve, got {len(rate)}; try method='pchip'")
-        antiderivative = np.polyint(np.polyfit(quality, log_r, 3))
+        if len(x) < 4:
+            raise ValueError(f"the cubic BD fit needs at least 4 points per curve, got {len(x)}; try method='pchip'")
+        antiderivative = np.polyint(np.polyfit(x, y, 3))
         area = np.polyval(antiderivative, hi) - np.polyval(antiderivative, lo)
     elif method == "pchip":
         from scipy.interpolate import PchipInterpolator
 
-        if len(rate) < 2:
+        if len(x) < 2:
             raise ValueError("a curve needs at least 2 points")
-        area = PchipInterpolator(quality, log_r).integrate(lo, hi)
+        area = PchipInterpolator(x, y).integrate(lo, hi)
     else:
         raise ValueError(f"method must be 'cubic' or 'pchip', got {method!r}")
     return area / (hi - lo)
@@ -72,7 +73,7 @@ def bd_rate(rate_anchor, quality_anchor, rate_test, quality_test, method: str = 
     r1, q1 = _clean(rate_anchor, quality_anchor)
     r2, q2 = _clean(rate_test, quality_test)
     lo, hi = _overlap(q1, q2)
-    diff = _mean_log_rate(r2, q2, lo, hi, method) - _mean_log_rate(r1, q1, lo, hi, method)
+    diff = _mean_fit(q2, np.log(r2), lo, hi, method) - _mean_fit(q1, np.log(r1), lo, hi, method)
     return float((np.exp(diff) - 1) * 100)
 
 
@@ -80,25 +81,9 @@ def bd_psnr(rate_anchor, quality_anchor, rate_test, quality_test, method: str = 
     """Average quality difference (e.g. dB of PSNR) of the test curve at equal rate; positive is better."""
     r1, q1 = _clean(rate_anchor, quality_anchor)
     r2, q2 = _clean(rate_test, quality_test)
-    # the same machinery with the axes swapped: quality as a function of log-rate
-    l1, l2 = np.log(r1), np.log(r2)
+    l1, l2 = np.log(r1), np.log(r2)  # the same fit with the axes swapped: quality against log-rate
     lo, hi = _overlap(l1, l2)
-
-    def mean_quality(log_rate, quality):
-        order = np.argsort(log_rate)
-        log_rate, quality = log_rate[order], quality[order]
-        if method == "cubic":
-            if len(quality) < 4:
-                raise ValueError("the cubic BD fit needs at least 4 points per curve; try method='pchip'")
-            anti = np.polyint(np.polyfit(log_rate, quality, 3))
-            return (np.polyval(anti, hi) - np.polyval(anti, lo)) / (hi - lo)
-        if method == "pchip":
-            from scipy.interpolate import PchipInterpolator
-
-            return PchipInterpolator(log_rate, quality).integrate(lo, hi) / (hi - lo)
-        raise ValueError(f"method must be 'cubic' or 'pchip', got {method!r}")
-
-    return float(mean_quality(l2, q2) - mean_quality(l1, q1))
+    return float(_mean_fit(l2, q2, lo, hi, method) - _mean_fit(l1, q1, lo, hi, method))
 
 
 def rd_curve(rows: pd.DataFrame) -> pd.DataFrame:
