@@ -25,6 +25,13 @@ book: install
 book-full: install
 	NIC_QUICK=0 $(BIN)/jupyter-book build . -W -n --keep-going --path-output _build/full
 
+# Tests (and the chapters they execute) run torch on one thread unless told otherwise: with two OpenMP threads
+# on a 2-core machine, any other busy process makes every small op wait at a barrier, measured here as 10-85x
+# slower chapters (chapter 2: 24 s on one thread, 490 s on two beside a busy core). `make TEST_THREADS=4 test`.
+TEST_THREADS ?= 1
+test test-fast: export OMP_NUM_THREADS = $(TEST_THREADS)
+test test-fast: export MKL_NUM_THREADS = $(TEST_THREADS)
+
 ## every test: unit tests, md/ipynb pairing, each chapter through papermill, and a -W book build
 test: install
 	$(BIN)/python -m pytest

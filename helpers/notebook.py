@@ -65,26 +65,38 @@ def run_report(device: torch.device | str | None = None) -> str:
 
 
 def rd_explorer(reconstructions: Mapping[str, tuple[torch.Tensor, float, float]], crop: tuple[int, int, int, int]
-                | None = None):
-    """A slider over precomputed ``{label: (x_hat, bpp, psnr)}``, ordered by rate; each move redraws one image.
+                | None = None, width: int = 360):
+    """A slider over precomputed ``{label: (x_hat, bpp, psnr)}``, ordered by rate, showing one image at a time.
 
-    Works live in Jupyter and Colab (ipywidgets); the rendered book shows the first setting.
+    Every setting is rendered to PNG up front and the slider swaps the bytes of an ``Image`` widget. No ``Output``
+    widget and no ``interactive``: nbclient (papermill, Jupyter Book) mimics a front end for Output widgets and can
+    deadlock on them (jupyter/nbclient#312; it hung this book's CI), and swapping bytes also redraws faster.
     """
+    import io
+
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
+
+    from .data import to_pil
 
     labels = sorted(reconstructions, key=lambda k: reconstructions[k][1])
-
-    def show(i: int):
-        x_hat, rate, quality = reconstructions[labels[i]]
+    if not labels:
+        raise ValueError("rd_explorer needs at least one reconstruction")
+    frames, captions = [], []
+    for label in labels:
+        x_hat, rate, quality = reconstructions[label]
         if crop is not None:
             t, l, h, w = crop
             x_hat = x_hat[:, t : t + h, l : l + w]
-        fig, ax = plt.subplots(figsize=(5, 5))
-        ax.imshow(x_hat.clamp(0, 1).permute(1, 2, 0).numpy())
-        ax.set_title(f"{labels[i]}: {rate:.3f} bpp, {quality:.2f} dB")
-        ax.axis("off")
-        plt.show()
+        buf = io.BytesIO()
+        to_pil(x_hat.detach().cpu()).save(buf, format="PNG")
+        frames.append(buf.getvalue())
+        captions.append(f"<b>{label}</b>: {rate:.3f} bpp, {quality:.2f} dB")
+    image = widgets.Image(value=frames[0], format="png", width=width)
+    caption = widgets.HTML(captions[0])
+    slider = widgets.IntSlider(min=0, max=len(labels) - 1, value=0, description="setting", readout=False)
 
-    slider = widgets.IntSlider(min=0, max=len(labels) - 1, value=0, description="setting", continuous_update=False)
-    return widgets.interactive(show, i=slider)
+    def show(change) -> None:
+        image.value, caption.value = frames[change["new"]], captions[change["new"]]
+
+    slider.observe(show, names="value")
+    return widgets.VBox([slider, caption, image])

@@ -6,7 +6,6 @@ import torch
 from helpers.data import shared_data_dir
 
 os.environ.setdefault("NIC_NO_PROGRESS", "1")
-torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 
 @pytest.fixture(scope="session")

@@ -71,7 +71,7 @@ def test_chapter_runs_with_papermill_in_quick_mode(md, tmp_path):
     out.parent.mkdir(parents=True, exist_ok=True)
     pm.execute_notebook(
         str(md.with_suffix(".ipynb")), str(out), parameters={"QUICK": True, "DEVICE": "cpu"},
-        cwd=str(BOOK), kernel_name="python3", progress_bar=False,
+        cwd=str(BOOK), kernel_name="python3", progress_bar=False, execution_timeout=600,
     )
     nb = jupytext.read(out)
     assert any(c.metadata.get("tags") == ["injected-parameters"] for c in nb.cells)
