@@ -9,6 +9,7 @@ interpolation that later VCEG/JVET tools adopted, which does not overshoot betwe
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -43,19 +44,22 @@ def _mean_fit(x: np.ndarray, y: np.ndarray, lo: float, hi: float, method: str) -
     order = np.argsort(x)
     x, y = x[order], y[order]
     if method == "cubic":
-        if len(x) < 4:
-            raise ValueError(f"the cubic BD fit needs at least 4 points per curve, got {len(x)}; try method='pchip'")
         antiderivative = np.polyint(np.polyfit(x, y, 3))
         area = np.polyval(antiderivative, hi) - np.polyval(antiderivative, lo)
-    elif method == "pchip":
+    else:  # "pchip"; _check_points has refused anything else
         from scipy.interpolate import PchipInterpolator
 
-        if len(x) < 2:
-            raise ValueError("a curve needs at least 2 points")
         area = PchipInterpolator(x, y).integrate(lo, hi)
-    else:
-        raise ValueError(f"method must be 'cubic' or 'pchip', got {method!r}")
     return area / (hi - lo)
+
+
+def _check_points(n: int, method: str) -> None:
+    need = {"cubic": 4, "pchip": 2}.get(method)
+    if need is None:
+        raise ValueError(f"method must be 'cubic' or 'pchip', got {method!r}")
+    if n < need:
+        hint = "; try method='pchip'" if method == "cubic" and n >= 2 else ""
+        raise ValueError(f"the {method} BD fit needs at least {need} points per curve, got {n}{hint}")
 
 
 def _overlap(q1: np.ndarray, q2: np.ndarray) -> tuple[float, float]:
@@ -72,6 +76,7 @@ def bd_rate(rate_anchor, quality_anchor, rate_test, quality_test, method: str = 
     """Average rate difference (percent) of the test curve against the anchor at equal quality; negative is better."""
     r1, q1 = _clean(rate_anchor, quality_anchor)
     r2, q2 = _clean(rate_test, quality_test)
+    _check_points(min(len(r1), len(r2)), method)
     lo, hi = _overlap(q1, q2)
     diff = _mean_fit(q2, np.log(r2), lo, hi, method) - _mean_fit(q1, np.log(r1), lo, hi, method)
     return float((np.exp(diff) - 1) * 100)
@@ -81,6 +86,7 @@ def bd_psnr(rate_anchor, quality_anchor, rate_test, quality_test, method: str = 
     """Average quality difference (e.g. dB of PSNR) of the test curve at equal rate; positive is better."""
     r1, q1 = _clean(rate_anchor, quality_anchor)
     r2, q2 = _clean(rate_test, quality_test)
+    _check_points(min(len(r1), len(r2)), method)
     l1, l2 = np.log(r1), np.log(r2)  # the same fit with the axes swapped: quality against log-rate
     lo, hi = _overlap(l1, l2)
     return float(_mean_fit(l2, q2, lo, hi, method) - _mean_fit(l1, q1, lo, hi, method))
@@ -102,16 +108,24 @@ def rd_curve(rows: pd.DataFrame) -> pd.DataFrame:
 
 def bd_rate_table(curves: pd.DataFrame, anchor: str, metrics: Sequence[str] = ("psnr", "ms_ssim_db"),
                   method: str = "cubic") -> pd.DataFrame:
-    """BD-rate (percent) of every codec in ``curves`` (output of :func:`rd_curve`) against ``anchor``."""
+    """BD-rate (percent) of every codec in ``curves`` (output of :func:`rd_curve`) against ``anchor``.
+
+    A codec whose curve cannot be compared (too few points for the fit, no quality range shared with the anchor)
+    gets NaN and a warning that says why, so one short curve does not sink the whole table.
+    """
     if anchor not in set(curves["codec"]):
         raise ValueError(f"anchor {anchor!r} is not among the codecs {sorted(set(curves['codec']))}")
     ref = curves[curves["codec"] == anchor]
     table = {}
     for codec, cur in curves.groupby("codec", sort=False):
-        table[codec] = {
-            f"BD-rate {METRIC_LABELS.get(m, m)} %": bd_rate(ref["bpp"], ref[m], cur["bpp"], cur[m], method)
-            for m in metrics
-        }
+        row = {}
+        for m in metrics:
+            try:
+                row[f"BD-rate {METRIC_LABELS.get(m, m)} %"] = bd_rate(ref["bpp"], ref[m], cur["bpp"], cur[m], method)
+            except ValueError as err:
+                warnings.warn(f"no BD-rate ({m}) for {codec} against {anchor}: {err}", stacklevel=2)
+                row[f"BD-rate {METRIC_LABELS.get(m, m)} %"] = float("nan")
+        table[codec] = row
     return pd.DataFrame(table).T.rename_axis(f"vs {anchor}")
 
 

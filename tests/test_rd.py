@@ -66,3 +66,15 @@ def test_rd_curve_and_table():
     assert table.loc["B"].iloc[0] == pytest.approx(-50.0, abs=1e-9)
     with pytest.raises(ValueError, match="anchor"):
         bd_rate_table(curves, anchor="C")
+
+
+def test_bd_rate_table_marks_curves_it_cannot_compare():
+    rows = [{"codec": "A", "setting": i, "bpp": r, "psnr": q} for i, (r, q) in enumerate(zip(RATES, PSNR))]
+    rows += [{"codec": "short", "setting": 0, "bpp": 0.5, "psnr": 30.0}]
+    rows += [{"codec": "far", "setting": i, "bpp": r, "psnr": q + 20} for i, (r, q) in enumerate(zip(RATES, PSNR))]
+    with pytest.warns(UserWarning) as caught:
+        table = bd_rate_table(rd_curve(pd.DataFrame(rows)), anchor="A", metrics=["psnr"])
+    assert table.loc["A"].iloc[0] == pytest.approx(0.0, abs=1e-9)
+    assert np.isnan(table.loc["short"].iloc[0]) and np.isnan(table.loc["far"].iloc[0])
+    text = " ".join(str(w.message) for w in caught)
+    assert "short" in text and "4 points" in text and "far" in text and "share no quality range" in text
