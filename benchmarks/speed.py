@@ -1,0 +1,161 @@
+"""Encode and decode speed (megapixels per second), peak memory and training speed, on this machine's CPU.
+
+    python benchmarks/speed.py                       # every shipped model + the four classical codecs
+    python benchmarks/speed.py --threads 1 --repeats 5 --out benchmarks/results
+
+Each codec is measured in a fresh process on the embedded test photos (plus a 1024x1024 mosaic of them, to see
+how speed scales with size): one warm-up round trip, then the median of ``--repeats`` timed ones. Peak memory is
+that process's peak resident set size, next to the same figure for a process that only imported the package
+(the baseline every learned codec pays once). Results go to ``speed.csv`` and ``speed.md`` in ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CLASSICAL_SETTINGS = {"JPEG": 75, "JPEG 2000": 24, "WebP": 75, "AVIF": 60}
+TRAIN_BATCH, TRAIN_PATCH = 8, 128
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _images():
+    import torch
+
+    from helpers.data import default_images
+
+    imgs = default_images("test")
+    tiles = [x[:, :512, :512] for x in imgs.values() if min(x.shape[1:]) >= 512]
+    tiles = (tiles * 4)[:4]
+    imgs["mosaic-1024"] = torch.cat([torch.cat(tiles[:2], 2), torch.cat(tiles[2:], 2)], 1)
+    return imgs
+
+
+def measure_one(kind: str, name: str, repeats: int) -> dict:
+    """Runs inside a fresh process: time one codec (or one training setup) and report peak memory."""
+    import torch
+
+    if kind == "baseline":
+        import helpers.codec  # noqa: F401
+
+        return {"peak_mb": _peak_mb()}
+    if kind == "train":
+        from helpers.data import default_images, random_patches
+        from helpers.losses import rd_loss
+        from helpers.models import ARCHITECTURES
+        from helpers.train import CAE_CONFIG, FP_CONFIG
+
+        conf = FP_CONFIG if name == "FactorizedPrior" else CAE_CONFIG
+        model = ARCHITECTURES[name](**conf).train()
+        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+        x = random_patches(list(default_images("train").values()), TRAIN_BATCH, TRAIN_PATCH,
+                           torch.Generator().manual_seed(0))
+        times = []
+        for i in range(repeats + 2):
+            t0 = time.perf_counter()
+            out = model(x)
+            loss = rd_loss(x, out.x_hat, out.likelihoods, 0.013)["loss"]
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if i >= 2:
+                times.append(time.perf_counter() - t0)
+        return {"steps_per_s": 1 / statistics.median(times), "peak_mb": _peak_mb()}
+
+    from helpers.codec.api import load_model
+    from helpers.codecs import CLASSICAL
+
+    if kind == "classical":
+        codec, setting = CLASSICAL[name], CLASSICAL_SETTINGS[name]
+        enc, dec = (lambda x: codec.compress(x, setting)), codec.decompress
+    else:
+        model = load_model(name)
+        enc, dec = model.compress, model.decompress
+    rows = {}
+    for image, x in _images().items():
+        data = enc(x)  # warm-up (and the learned models' coding tables)
+        dec(data)
+        te, td = [], []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            data = enc(x)
+            t1 = time.perf_counter()
+            dec(data)
+            td.append(time.perf_counter() - t1)
+            te.append(t1 - t0)
+        mp = x.shape[1] * x.shape[2] / 1e6
+        rows[image] = {"mpix": mp, "bpp": 8 * len(data) / (mp * 1e6),
+                       "encode_mp_s": mp / statistics.median(te), "decode_mp_s": mp / statistics.median(td)}
+    return {"images": rows, "peak_mb": _peak_mb()}
+
+
+def _child(kind: str, name: str, repeats: int, threads: int) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    cmd = [sys.executable, __file__, "--one", kind, name, "--repeats", str(repeats)]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parents[1])
+    if r.returncode:
+        raise RuntimeError(f"{kind} {name} failed:\n{r.stderr[-2000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", nargs="*", default=None, help="learned checkpoints (default: every shipped one)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1, help="torch/OpenMP threads per measurement (default 1)")
+    p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--one", nargs=2, metavar=("KIND", "NAME"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.one:
+        print(json.dumps(measure_one(*args.one, args.repeats)))
+        return
+
+    import pandas as pd
+
+    from helpers.codec.api import list_models
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    base = _child("baseline", "-", 1, args.threads)["peak_mb"]
+    rows = []
+    jobs = [("classical", n) for n in CLASSICAL_SETTINGS] + [("learned", n) for n in (args.models or list_models())]
+    for kind, name in jobs:
+        res = _child(kind, name, args.repeats, args.threads)
+        for image, r in res["images"].items():
+            rows.append({"codec": name, "kind": kind, "image": image, **r, "peak_mb": res["peak_mb"]})
+        print(f"{name}: done", file=sys.stderr)
+    df = pd.DataFrame(rows)
+    df.to_csv(out / "speed.csv", index=False)
+    table = df.groupby(["kind", "codec"], sort=False).agg(
+        encode_mp_s=("encode_mp_s", "median"), decode_mp_s=("decode_mp_s", "median"), peak_mb=("peak_mb", "max"))
+    mosaic = df[df.image == "mosaic-1024"].set_index("codec")[["encode_mp_s", "decode_mp_s"]]
+    table = table.join(mosaic.add_suffix(" (1024x1024)"), on="codec")
+    train = {a: _child("train", a, args.repeats, args.threads) for a in ("FactorizedPrior", "ConvAutoencoder")}
+    cpu = platform.processor() or platform.machine()
+    lines = [
+        f"# Speed on the CPU ({os.cpu_count()} cores, {cpu}), {args.threads} thread(s)", "",
+        "Median over the embedded test photos (0.26-0.27 Mpixels) and, separately, a 1024x1024 mosaic; "
+        f"classical settings {CLASSICAL_SETTINGS}. Peak memory is the measuring process's peak RSS; a process that "
+        f"only imports the package peaks at {base:.0f} MB.", "",
+        table.round(2).to_markdown(), "",
+        f"Training (batch {TRAIN_BATCH} x {TRAIN_PATCH}x{TRAIN_PATCH}, Adam, the shipped configurations):", "",
+        *[f"- {a}: {r['steps_per_s']:.2f} steps/s, peak {r['peak_mb']:.0f} MB" for a, r in train.items()], "",
+        f"`python benchmarks/speed.py {' '.join(sys.argv[1:])}`", "",
+    ]
+    (out / "speed.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

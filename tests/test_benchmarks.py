@@ -1,0 +1,31 @@
+"""The benchmark scripts run end to end on small inputs and write what they promise (numbers: benchmarks/results)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from helpers.data import default_images
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*args):
+    r = subprocess.run([sys.executable, *args], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    return r.stdout
+
+
+def test_rd_benchmark_writes_csv_plot_and_bd_tables(tiny_checkpoint, tmp_path):
+    out = _run("benchmarks/rd.py", "--images", "default", "--codecs", "JPEG", "WebP", "--quick",
+               "--models", str(tiny_checkpoint), "--out", str(tmp_path))
+    rows = pd.read_csv(tmp_path / "rd-default.csv")
+    assert set(rows.codec) == {"JPEG", "WebP", "tiny"}
+    pixels = rows.image.map({k: x.shape[1] * x.shape[2] for k, x in default_images("test").items()})
+    assert (rows.bytes > 0).all() and ((rows.bpp - 8 * rows.bytes / pixels).abs() < 1e-9).all()
+    assert (tmp_path / "rd-default.png").stat().st_size > 10_000
+    report = (tmp_path / "rd-default.md").read_text()
+    assert "## BD-rate against JPEG" in report and "## BD-rate against WebP" in report
+    assert "Training budget" in report and "tiny-fp" in report
+    assert report in out
