@@ -42,8 +42,12 @@ def test_export_and_warm_start(tmp_path):
     train(cfg, command="python -m helpers.train ...")
     m = checkpoints.load(tmp_path / "a.pt")
     assert m.name == "tiny-cae" and m.meta["steps"] == 24 and m.meta["train_seconds"] > 0
-    tuned = train(replace(TINY, run_dir=str(tmp_path / "b"), steps=4, init_from=str(tmp_path / "a.pt"), pca_at=-1))
+    tuned = train(replace(TINY, run_dir=str(tmp_path / "b"), steps=4, init_from=str(tmp_path / "a.pt"), pca_at=-1,
+                          export=str(tmp_path / "b.pt")))
     assert torch.equal(tuned.pca_matrix, m.pca_matrix)  # the rotation comes from the warm start
+    meta = checkpoints.load(tmp_path / "b.pt").meta
+    assert meta["steps"] == 4 and meta["total_steps"] == 28  # the warm start's budget is counted too
+    assert meta["total_train_seconds"] > m.meta["train_seconds"]
 
 
 def test_cli_runs_one_config(tmp_path):
