@@ -27,6 +27,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
+from helpers import checkpoints  # noqa: E402
 from helpers.codec.api import LearnedCodecFamily, load_model  # noqa: E402
 from helpers.codecs import classical_codecs, rd_sweep  # noqa: E402
 from helpers.data import DatasetUnavailable, load_images  # noqa: E402
@@ -43,20 +44,6 @@ def families(names: list[str] | None) -> list[LearnedCodecFamily]:
         load_model(n)  # a bad name fails before any work
         groups.setdefault(Path(n).stem.rsplit("-", 1)[0], []).append(n)
     return [LearnedCodecFamily(f, tuple(ns)) for f, ns in groups.items()]
-
-
-def budget(fams: list[LearnedCodecFamily]) -> pd.DataFrame:
-    """Lambda, steps and CPU time behind each checkpoint (warm starts included), from its metadata."""
-    rows = []
-    for fam in fams:
-        for name in fam.settings:
-            meta = load_model(name).meta
-            rows.append({"model": name, "lambda": meta.get("lambda"), "steps": meta.get("steps"),
-                         "total steps": meta.get("total_steps", meta.get("steps")),
-                         "total CPU hours": round(meta.get("total_train_seconds", meta.get("train_seconds", 0)) / 3600,
-                                                  2),
-                         "data": meta.get("data"), "device": meta.get("device")})
-    return pd.DataFrame(rows)
 
 
 def run_set(source: str, codecs, fams, out: Path, quick: bool) -> str:
@@ -94,7 +81,7 @@ def run_set(source: str, codecs, fams, out: Path, quick: bool) -> str:
                   learned[["codec", "setting", "bpp", "psnr", "ms_ssim_db", "encode_s", "decode_s"]]
                   .set_index("setting").to_markdown(floatfmt=".3f"), "",
                   "## Training budget (warm starts included)", "",
-                  budget(fams).set_index("model").to_markdown(floatfmt=".4g"),
+                  checkpoints.budget(n for f in fams for n in f.settings).to_markdown(floatfmt=".4g"),
                   ""]
     lines += [f"Measured in {time.time() - t0:.0f} s with torch {torch.__version__}, "
               f"{torch.get_num_threads()} threads; `python benchmarks/rd.py {' '.join(sys.argv[1:])}`.", ""]

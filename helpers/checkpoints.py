@@ -18,7 +18,7 @@ import torch
 
 from .models import ARCHITECTURES, LearnedCodec
 
-__all__ = ["CHECKPOINT_DIR", "CheckpointError", "available", "export", "load"]
+__all__ = ["CHECKPOINT_DIR", "CheckpointError", "available", "budget", "export", "load"]
 
 FORMAT, VERSION = "nic-checkpoint", 1
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "weights"
@@ -77,3 +77,20 @@ def load(path_or_name: str | os.PathLike, device: str | torch.device = "cpu") ->
 def available() -> list[str]:
     """Names of the checkpoints shipped inside the package, sorted."""
     return sorted(p.stem for p in CHECKPOINT_DIR.glob("*.pt"))
+
+
+def budget(models) -> "pandas.DataFrame":
+    """What each checkpoint cost: lambda, its own steps, the total steps and hours behind it (warm starts
+    included), data and device, from the metadata. ``models``: names, paths or loaded models."""
+    import pandas as pd
+
+    rows = []
+    for m in models:
+        m = m if isinstance(m, LearnedCodec) else load(m)
+        meta = getattr(m, "meta", {})
+        seconds = meta.get("total_train_seconds", meta.get("train_seconds"))
+        rows.append({"model": m.name, "lambda": meta.get("lambda"), "steps": meta.get("steps"),
+                     "total steps": meta.get("total_steps", meta.get("steps")),
+                     "train hours": None if seconds is None else seconds / 3600,
+                     "data": meta.get("data"), "device": meta.get("device")})
+    return pd.DataFrame(rows).set_index("model")

@@ -52,3 +52,10 @@ def test_bad_checkpoints_are_refused_clearly(tiny_checkpoint, tmp_path):
             checkpoints.load(path)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         checkpoints.load("no-such-model")
+
+
+def test_budget_reports_the_metadata(tiny_checkpoint):
+    table = checkpoints.budget([tiny_checkpoint])
+    row = table.loc["tiny-fp"]
+    assert row["steps"] == 60 and row["total steps"] == 60 and row["data"] == "default-train"
+    assert 0 < row["train hours"] < 1
