@@ -54,7 +54,8 @@ def compress(image, model: str | LearnedCodec | None = None) -> bytes:
     return codec.compress(_image(image))
 
 
-def decompress(data: bytes, model: str | LearnedCodec | None = None) -> torch.Tensor:
+def decompress(data: bytes, model: str | LearnedCodec | None = None,
+               max_pixels: int | None = fmt.MAX_PIXELS) -> torch.Tensor:
     """Bytes of a ``.nic`` file -> ``(3, H, W)`` in [0, 1]; the checkpoint named in the file unless ``model`` is given."""
     header, _ = fmt.unpack(data)
     if model is None:
@@ -62,7 +63,7 @@ def decompress(data: bytes, model: str | LearnedCodec | None = None) -> torch.Te
             model = load_model(header.name)
         except FileNotFoundError as err:
             raise fmt.FormatError(f"file needs checkpoint {header.name!r}, which is not available here") from err
-    return _model(model).decompress(data)
+    return _model(model).decompress(data, max_pixels=max_pixels)
 
 
 def encode_file(src: str | os.PathLike, dst: str | os.PathLike, model: str | None = None) -> int:

@@ -19,7 +19,8 @@ Layout (little-endian)::
             4     CRC32 of every byte before it
 
 The CRC catches truncation and bit flips; the fingerprint catches a file decoded with other weights than those
-that wrote it. Any violation raises :class:`FormatError`, a ``ValueError``.
+that wrote it; decoders refuse headers that claim more than :data:`MAX_PIXELS` pixels (a decompression bomb)
+unless told otherwise. Any violation raises :class:`FormatError`, a ``ValueError``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-__all__ = ["FORMAT_VERSION", "MAGIC", "MODEL_IDS", "FormatError", "Header", "pack", "unpack"]
+from PIL import Image
+
+__all__ = ["FORMAT_VERSION", "MAGIC", "MAX_PIXELS", "MODEL_IDS", "FormatError", "Header", "pack", "unpack"]
 
 MAGIC = b"NIC"
 FORMAT_VERSION = 1
@@ -36,6 +39,8 @@ FORMAT_VERSION = 1
 MODEL_IDS: dict[int, str] = {1: "FactorizedPrior", 2: "ConvAutoencoder"}
 
 _FIXED = struct.Struct("<IIHHHII")
+#: Decoders refuse larger images unless told otherwise: Pillow's decompression-bomb limit (about 89 Mpixels).
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 
 
 class FormatError(ValueError):

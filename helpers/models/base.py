@@ -87,9 +87,16 @@ class LearnedCodec(nn.Module):
         return fmt.pack(header, payload)
 
     @torch.no_grad()
-    def decompress(self, data: bytes) -> torch.Tensor:
-        """The bytes of a ``.nic`` file written by these weights -> ``(3, H, W)`` in [0, 1]."""
+    def decompress(self, data: bytes, max_pixels: int | None = fmt.MAX_PIXELS) -> torch.Tensor:
+        """The bytes of a ``.nic`` file written by these weights -> ``(3, H, W)`` in [0, 1].
+
+        A header that claims more than ``max_pixels`` pixels (Pillow's decompression-bomb limit) is refused
+        before anything is allocated; pass a larger value, or None, for a trusted file that big.
+        """
         header, payload = fmt.unpack(data)
+        if max_pixels is not None and header.height * header.width > max_pixels:
+            raise fmt.FormatError(f"the file claims a {header.width}x{header.height} image, more than max_pixels="
+                                  f"{max_pixels}; pass a larger max_pixels if you trust it")
         if header.model_id != self.model_id:
             raise fmt.FormatError(
                 f"file was written by a {fmt.MODEL_IDS[header.model_id]}, this is a {type(self).__name__}"
