@@ -98,8 +98,11 @@ def test_book_builds_without_warnings(tmp_path):
                          capture_output=True, text=True, env=env)
     assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-5000:]
     html = tmp_path / "_build" / "html"
+    assert (html / "_static" / "mathjax" / "tex-svg.js").stat().st_size > 1e6  # math renders offline
     for f in toc_files():
         page = (html / f).with_suffix(".html")
         assert page.exists(), page
-        assert "Traceback" not in page.read_text(), f"{page.name} shows an error"
+        text = page.read_text()
+        assert "Traceback" not in text, f"{page.name} shows an error"
+        assert "_static/mathjax/tex-svg.js" in text and "mathjax@" not in text, f"{page.name} loads MathJax remotely"
     assert not (html / "reports").exists()
