@@ -29,3 +29,13 @@ def test_rd_benchmark_writes_csv_plot_and_bd_tables(tiny_checkpoint, tmp_path):
     assert "## BD-rate against JPEG" in report and "## BD-rate against WebP" in report
     assert "Training budget" in report and "tiny-fp" in report
     assert report in out
+
+
+def test_speed_benchmark_measures_every_codec(tiny_checkpoint, tmp_path):
+    _run("benchmarks/speed.py", "--models", str(tiny_checkpoint), "--repeats", "1", "--out", str(tmp_path))
+    rows = pd.read_csv(tmp_path / "speed.csv")
+    assert set(rows.codec) == {"JPEG", "JPEG 2000", "WebP", "AVIF", "tiny-fp"}
+    assert (rows.encode_mp_s > 0).all() and (rows.decode_mp_s > 0).all() and (rows.peak_mb > 100).all()
+    assert "mosaic-1024" in set(rows.image)
+    report = (tmp_path / "speed.md").read_text()
+    assert "steps/s" in report and "FactorizedPrior" in report and "ConvAutoencoder" in report
