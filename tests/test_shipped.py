@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from helpers import checkpoints
-from helpers.codec.api import LearnedCodecFamily, list_models, load_model
+from helpers.codec import format as fmt
+from helpers.codec.api import DEFAULT_MODEL, LearnedCodecFamily, compress, list_models, load_model
 from helpers.codecs import rd_sweep
 from helpers.data import crop, default_images, pad_to_multiple
 from helpers.rd import rd_curve
@@ -60,3 +61,10 @@ def test_rate_and_quality_rise_from_q1_to_q4(curves):
         cur = cur.sort_values("setting")  # q1 .. q4
         assert cur.bpp.is_monotonic_increasing, f"{family}: {cur.bpp.tolist()}"
         assert cur.psnr.is_monotonic_increasing, f"{family}: {cur.psnr.tolist()}"
+
+
+def test_the_default_model_is_a_planned_mid_rate_point(held_out):
+    assert DEFAULT_MODEL in PLAN
+    if DEFAULT_MODEL in SHIPPED_NAMES:
+        header, _ = fmt.unpack(compress(held_out["coffee"]))
+        assert header.name == DEFAULT_MODEL

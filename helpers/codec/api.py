@@ -15,7 +15,11 @@ from ..data import load_image, to_pil, to_tensor
 from ..models import LearnedCodec
 from . import format as fmt
 
-__all__ = ["LearnedCodecFamily", "compress", "decompress", "list_models", "load_model"]
+__all__ = ["DEFAULT_MODEL", "LearnedCodecFamily", "compress", "decompress", "list_models", "load_model"]
+
+
+#: What :func:`compress` and ``nic encode`` use when no model is named: a middle rate of the stronger family.
+DEFAULT_MODEL = "factorized-q3"
 
 
 def list_models() -> list[str]:
@@ -36,7 +40,7 @@ def _model(model: str | LearnedCodec | None) -> LearnedCodec:
         names = list_models()
         if not names:
             raise FileNotFoundError("no shipped models: train them with `python -m helpers.train --plan shipped`")
-        model = names[len(names) // 2]
+        model = DEFAULT_MODEL if DEFAULT_MODEL in names else names[len(names) // 2]
     return load_model(str(model))
 
 

@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("encode", help="image file -> .nic file")
     e.add_argument("input")
     e.add_argument("output")
-    e.add_argument("--model", default=None, help="shipped model name (see `list`) or checkpoint path")
+    e.add_argument("--model", default=None,
+                   help=f"shipped model name (see `list`; default {api.DEFAULT_MODEL}) or checkpoint path")
     d = sub.add_parser("decode", help=".nic file -> PNG file")
     d.add_argument("input")
     d.add_argument("output")
