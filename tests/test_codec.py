@@ -37,6 +37,12 @@ def test_decoder_output_equals_what_the_encoder_measured(model, photo):
     assert torch.allclose(x_hat, expected, atol=1e-6)
 
 
+def test_reconstruct_is_the_codec_without_the_bytes(model, photo):
+    assert torch.equal(model.reconstruct(photo), model.decompress(model.compress(photo)))
+    continuous = model.reconstruct(photo, rounded=False)
+    assert continuous.shape == photo.shape and not torch.equal(continuous, model.reconstruct(photo))
+
+
 def test_file_is_deterministic_and_sized_by_its_bytes(model, photo):
     a, b = model.compress(photo), model.compress(photo)
     assert a == b

@@ -65,6 +65,14 @@ class LearnedCodec(nn.Module):
         y_hat = torch.round(y)
         return Output(self.synthesis(y_hat), self.density(y_hat), y)
 
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, rounded: bool = True) -> torch.Tensor:
+        """``(3, H, W)`` -> what the decoder makes of it, with the latent rounded (exactly what ``compress`` then
+        ``decompress`` return) or left continuous: their gap is what quantization costs, the rest is the transform."""
+        x_pad, size = pad_to_multiple(x[None].to(self._device(), torch.float32), self.stride)
+        y = self.analysis(x_pad)
+        return crop(self.synthesis(torch.round(y) if rounded else y), size)[0].clamp(0, 1).cpu()
+
     # -- real bytes ----------------------------------------------------------------------------------------------
 
     def _device(self) -> torch.device:
