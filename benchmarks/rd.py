@@ -36,16 +36,6 @@ from helpers.rd import bd_rate_table, plot_rd, rd_curve  # noqa: E402
 ANCHORS = ("JPEG", "WebP")
 
 
-def families(names: list[str] | None) -> list[LearnedCodecFamily]:
-    if not names:
-        return LearnedCodecFamily.shipped()
-    groups: dict[str, list[str]] = {}
-    for n in names:
-        load_model(n)  # a bad name fails before any work
-        groups.setdefault(Path(n).stem.rsplit("-", 1)[0], []).append(n)
-    return [LearnedCodecFamily(f, tuple(ns)) for f, ns in groups.items()]
-
-
 def run_set(source: str, codecs, fams, out: Path, quick: bool) -> str:
     images = load_images(source)
     tag = Path(source).name if Path(source).is_dir() else source
@@ -103,7 +93,8 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    codecs, fams = classical_codecs(args.codecs), families(args.models)
+    codecs = classical_codecs(args.codecs)
+    fams = LearnedCodecFamily.group(args.models) if args.models else LearnedCodecFamily.shipped()
     if not fams:
         print("no shipped learned models: measuring the classical codecs only", file=sys.stderr)
     for source in args.images:

@@ -68,3 +68,10 @@ def test_the_default_model_is_a_planned_mid_rate_point(held_out):
     if DEFAULT_MODEL in SHIPPED_NAMES:
         header, _ = fmt.unpack(compress(held_out["coffee"]))
         assert header.name == DEFAULT_MODEL
+
+
+def test_names_group_into_families_and_bad_names_fail_first():
+    fams = LearnedCodecFamily.group(["cae-q1", "factorized-q2", "cae-q3"])
+    assert [(f.name, f.settings) for f in fams] == [("cae", ("cae-q1", "cae-q3")), ("factorized", ("factorized-q2",))]
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        LearnedCodecFamily.group(["cae-q1", "cae-q9"])

@@ -102,8 +102,15 @@ class LearnedCodecFamily:
         return decompress(data)
 
     @classmethod
-    def shipped(cls) -> list[LearnedCodecFamily]:
+    def group(cls, names) -> list[LearnedCodecFamily]:
+        """Checkpoint names or paths as families, by what precedes the last ``-`` (``cae-q1`` -> ``cae``). Each is
+        loaded first, so a bad name fails before any work."""
         groups: dict[str, list[str]] = {}
-        for n in list_models():
-            groups.setdefault(n.rsplit("-", 1)[0], []).append(n)
-        return [cls(family, tuple(names)) for family, names in groups.items()]
+        for n in names:
+            load_model(str(n))
+            groups.setdefault(Path(n).stem.rsplit("-", 1)[0], []).append(str(n))
+        return [cls(family, tuple(members)) for family, members in groups.items()]
+
+    @classmethod
+    def shipped(cls) -> list[LearnedCodecFamily]:
+        return cls.group(list_models())

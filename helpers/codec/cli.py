@@ -22,12 +22,7 @@ def _eval(args) -> None:
     names = args.models or api.list_models()
     if not names:
         raise FileNotFoundError("no shipped models to evaluate")
-    families: dict[str, list[str]] = {}
-    for n in names:
-        api.load_model(n)  # fail early and clearly on a bad name
-        families.setdefault(n.rsplit("-", 1)[0], []).append(n)
-    codecs = [api.LearnedCodecFamily(f, tuple(ns)) for f, ns in families.items()]
-    rows = rd_sweep(load_images(args.images), codecs, show_progress=False)
+    rows = rd_sweep(load_images(args.images), api.LearnedCodecFamily.group(names), show_progress=False)
     if args.csv:
         rows.to_csv(args.csv, index=False)
     curve = rd_curve(rows)[["codec", "setting", "bpp", "psnr", "ms_ssim", "encode_s", "decode_s"]]
