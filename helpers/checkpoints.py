@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from .models import ARCHITECTURES, LearnedCodec
+from .models import ARCHITECTURES, Codec
 
 __all__ = ["CHECKPOINT_DIR", "CheckpointError", "available", "budget", "export", "load"]
 
@@ -32,7 +32,7 @@ def _compact(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: (v.half() if v.is_floating_point() and v.numel() >= 1024 else v.clone()) for k, v in state.items()}
 
 
-def export(model: LearnedCodec, path: str | os.PathLike, name: str, meta: dict) -> Path:
+def export(model: Codec, path: str | os.PathLike, name: str, meta: dict) -> Path:
     """Write a shipped checkpoint of ``model`` (weights only, float16 where large)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -44,7 +44,7 @@ def export(model: LearnedCodec, path: str | os.PathLike, name: str, meta: dict) 
     return path
 
 
-def load(path_or_name: str | os.PathLike, device: str | torch.device = "cpu") -> LearnedCodec:
+def load(path_or_name: str | os.PathLike, device: str | torch.device = "cpu") -> Codec:
     """A model rebuilt from a checkpoint file, or from a shipped checkpoint's name (see :func:`available`)."""
     path = Path(path_or_name)
     if not path.exists() and (CHECKPOINT_DIR / f"{path_or_name}.pt").exists():
@@ -86,7 +86,7 @@ def budget(models) -> "pandas.DataFrame":
 
     rows = []
     for m in models:
-        m = m if isinstance(m, LearnedCodec) else load(m)
+        m = m if isinstance(m, Codec) else load(m)
         meta = getattr(m, "meta", {})
         seconds = meta.get("total_train_seconds", meta.get("train_seconds"))
         rows.append({"model": m.name, "lambda": meta.get("lambda"), "steps": meta.get("steps"),

@@ -1,4 +1,5 @@
-"""One training entry point for every learned codec: ``lambda * 255^2 * MSE + bpp``, resumable, seeded, DDP-ready.
+"""One training entry point for every learned codec, resumable and seeded: the rate-distortion loss
+``lambda * 255^2 * MSE + bpp`` (DDP-ready), and the two stages of the generative codec (DCGAN, then its encoder).
 
 Command line (resumes by itself when ``RUN_DIR/state.pt`` exists)::
 
@@ -6,6 +7,8 @@ Command line (resumes by itself when ``RUN_DIR/state.pt`` exists)::
         --export helpers/weights/factorized-q3.pt
     torchrun --nproc_per_node 2 -m helpers.train ...          # data-parallel (gloo on CPU, nccl on GPU)
     python -m helpers.train --plan shipped                    # every shipped checkpoint, in order, resumable
+    python -m helpers.train --arch GenerativeCodec --stage gan --steps 6000 --run-dir runs/gan --export runs/gan.pt
+    python -m helpers.train --arch GenerativeCodec --stage encoder --init-from runs/gan.pt ...   # G frozen
 
 The state file holds the model, the optimizer, the step, the RNG state and the history. Every batch is drawn from
 a generator seeded with ``(seed, step, rank)``, so a resumed run sees the batches an uninterrupted one would have.
@@ -25,14 +28,19 @@ from pathlib import Path
 
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 
 from . import checkpoints
 from .data import load_images, random_patches
-from .losses import rd_loss
-from .models import ARCHITECTURES, ConvAutoencoder, LearnedCodec
+from .losses import DISTORTION_LOSSES, rd_loss
+from .models import ARCHITECTURES, Codec, ConvAutoencoder, Discriminator, GenerativeCodec
 from .notebook import pick_device, progress
 
-__all__ = ["SHIPPED", "TrainConfig", "fit", "train"]
+__all__ = ["SHIPPED", "STAGES", "TrainConfig", "fit", "fit_encoder", "fit_gan", "train"]
+
+#: What a run optimises: "rd" for the codecs with a learned prior; the generative codec trains its DCGAN ("gan"),
+#: then its encoder against the frozen generator ("encoder"), optionally both together ("joint").
+STAGES = ("rd", "gan", "encoder", "joint")
 
 
 @dataclass
@@ -56,6 +64,9 @@ class TrainConfig:
     until_s: float = 0.0  # stop (state saved) after this many seconds; 0 = no limit
     threads: int = 0  # torch CPU threads; 0 = torch's default
     device: str = "auto"
+    stage: str = "rd"  # see STAGES
+    distortion: str = "l2"  # encoder/joint stages: a key of helpers.losses.DISTORTION_LOSSES
+    kl_weight: float = 1e-3  # encoder/joint stages: weight of KL(q(z|x) || N(0, I)) per latent dimension
 
 
 def fit(model, sample, optimizer, *, start: int, steps: int, lmbda: float, lr_at, on_step=None) -> None:
@@ -75,6 +86,65 @@ def fit(model, sample, optimizer, *, start: int, steps: int, lmbda: float, lr_at
             return
 
 
+def _set_lr(optimizers, lr: float) -> None:
+    for opt in optimizers:
+        for group in opt.param_groups:
+            group["lr"] = lr
+
+
+def fit_gan(codec: GenerativeCodec, discriminator, sample, optimizers, *, start: int, steps: int, lr_at,
+            on_step=None) -> None:
+    """DCGAN's alternation (Radford et al. 2016) with the non-saturating loss: D learns to tell photo tiles from
+    G(z), z ~ N(0, I); then G learns to make D call its tiles real. The encoder does not take part."""
+    g, d = codec.generator, discriminator
+    opt_g, opt_d = optimizers
+    g.train()
+    d.train()
+    for step in range(start, steps):
+        _set_lr(optimizers, lr_at(step))
+        x = sample(step)
+        fake = g(torch.randn(x.shape[0], g.latent_dim, device=x.device))
+        real_logit = d(x)
+        d_loss = F.softplus(-real_logit).mean() + F.softplus(d(fake.detach())).mean()  # -log D(x) - log(1 - D(G(z)))
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        g_loss = F.softplus(-d(fake)).mean()  # -log D(G(z))
+        opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        opt_g.step()
+        parts = {"loss": d_loss.item() + g_loss.item(), "d_loss": d_loss.item(), "g_loss": g_loss.item(),
+                 "d_real": torch.sigmoid(real_logit.detach()).mean().item()}
+        if on_step is not None and on_step(step + 1, parts) is False:
+            return
+
+
+def fit_encoder(codec: GenerativeCodec, sample, optimizer, *, start: int, steps: int, lr_at, distortion: str = "l2",
+                kl_weight: float = 1e-3, joint: bool = False, on_step=None) -> None:
+    """Santurkar et al. 2018, second stage: the encoder learns to invert the generator, ``d(x, G(z)) + w KL``,
+    z a reparameterised sample of q(z | x). The generator stays frozen in eval mode (as it decodes) unless
+    ``joint``; the KL term keeps μ where the generator was trained, N(0, I)."""
+    loss_fn = DISTORTION_LOSSES[distortion]
+    codec.train()
+    if not joint:
+        codec.generator.eval().requires_grad_(False)
+    for step in range(start, steps):
+        _set_lr([optimizer], lr_at(step))
+        x = sample(step)
+        out = codec(x)
+        dist = loss_fn(x, out.x_hat)
+        kl = 0.5 * (out.mu**2 + out.logvar.exp() - 1 - out.logvar).mean()
+        loss = dist + kl_weight * kl
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(codec.parameters(), 1.0)
+        optimizer.step()
+        parts = {"loss": loss.item(), "distortion": dist.item(), "kl": kl.item(),
+                 "mse": F.mse_loss(out.x_hat.detach(), x).item()}
+        if on_step is not None and on_step(step + 1, parts) is False:
+            return
+
+
 def _distributed() -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
@@ -89,7 +159,21 @@ def _save_state(path: Path, state: dict) -> None:
     tmp.replace(path)
 
 
-def train(cfg: TrainConfig, command: str = "") -> LearnedCodec:
+def _optimizers(cfg: TrainConfig, model: Codec, device) -> tuple[dict, torch.nn.Module | None]:
+    """The optimizers a stage steps (by name), and the discriminator for the GAN stage."""
+    if cfg.stage not in STAGES:
+        raise ValueError(f"unknown stage {cfg.stage!r}; choose from {', '.join(STAGES)}")
+    if (cfg.stage != "rd") != isinstance(model, GenerativeCodec):
+        raise ValueError(f"stage {cfg.stage!r} does not train a {type(model).__name__}")
+    if cfg.stage == "gan":  # DCGAN's Adam settings
+        d = Discriminator(model.config["channels"], model.size).to(device)
+        return {"generator": torch.optim.Adam(model.generator.parameters(), lr=cfg.lr, betas=(0.5, 0.999)),
+                "discriminator": torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=(0.5, 0.999))}, d
+    params = model.encoder.parameters() if cfg.stage == "encoder" else model.parameters()
+    return {"model": torch.optim.Adam(params, lr=cfg.lr)}, None
+
+
+def train(cfg: TrainConfig, command: str = "") -> Codec:
     """Run (or resume) one training run; export the shipped checkpoint when it completes."""
     rank, world = _distributed()
     if cfg.threads:
@@ -110,35 +194,44 @@ def train(cfg: TrainConfig, command: str = "") -> LearnedCodec:
         torch.manual_seed(cfg.seed)
         model = arch(**cfg.model_config)
     model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    optimizers, discriminator = _optimizers(cfg, model, device)
     step, history, elapsed = 0, [], 0.0
     if state_path.exists():
         state = torch.load(state_path, map_location="cpu", weights_only=True)
-        if state["config"]["arch"] != cfg.arch or state["config"]["lmbda"] != cfg.lmbda:
-            raise ValueError(f"{state_path} belongs to another run ({state['config']['arch']}, "
-                             f"lambda {state['config']['lmbda']}); choose another --run-dir")
+        theirs = state["config"]
+        if (theirs["arch"], theirs["lmbda"], theirs.get("stage", "rd")) != (cfg.arch, cfg.lmbda, cfg.stage):
+            raise ValueError(f"{state_path} belongs to another run ({theirs['arch']}, lambda {theirs['lmbda']}, "
+                             f"stage {theirs.get('stage', 'rd')}); choose another --run-dir")
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        for name, opt in optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        if discriminator is not None:
+            discriminator.load_state_dict(state["discriminator"])
         step, history, elapsed = state["step"], state["history"], state["elapsed_s"]
         torch.set_rng_state(state["rng"])
         if rank == 0:
             print(f"resuming {run} at step {step}/{cfg.steps}", flush=True)
     else:
         torch.manual_seed(cfg.seed + rank)
+    if world > 1 and cfg.stage != "rd":
+        raise ValueError("the generative stages run in one process")
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    patch = model.size if isinstance(model, GenerativeCodec) else cfg.patch_size  # the generator's tile
 
     def lr_at(s: int) -> float:
         return cfg.lr_final + 0.5 * (cfg.lr - cfg.lr_final) * (1 + math.cos(math.pi * min(s / cfg.steps, 1.0)))
 
     def sample(s: int) -> torch.Tensor:
         g = torch.Generator().manual_seed((cfg.seed * 1_000_003 + s) * 64 + rank)
-        return random_patches(images, cfg.batch_size, cfg.patch_size, g).to(device)
+        return random_patches(images, cfg.batch_size, patch, g).to(device)
 
     def save(s: int) -> None:
         if rank == 0:
             _save_state(state_path, {"config": asdict(cfg), "model": model.state_dict(),
-                                     "optimizer": optimizer.state_dict(), "step": s, "history": history,
-                                     "rng": torch.get_rng_state(), "elapsed_s": elapsed + time.time() - t0})
+                                     "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+                                     "discriminator": None if discriminator is None else discriminator.state_dict(),
+                                     "step": s, "history": history, "rng": torch.get_rng_state(),
+                                     "elapsed_s": elapsed + time.time() - t0})
 
     t0 = time.time()
     last_save = time.time()
@@ -151,15 +244,19 @@ def train(cfg: TrainConfig, command: str = "") -> LearnedCodec:
         window.append(parts)
         if s % 100 == 0 or s == cfg.steps:
             mean = {k: sum(p[k] for p in window) / len(window) for k in window[0]}
-            mean["psnr"] = -10 * math.log10(max(mean["mse"], 1e-12))
+            if "mse" in mean:
+                mean["psnr"] = -10 * math.log10(max(mean["mse"], 1e-12))
             history.append({"step": s, **mean, "time_s": elapsed + time.time() - t0})
             window.clear()
-            bar.set_postfix(bpp=f"{mean['bpp']:.3f}", psnr=f"{mean['psnr']:.2f}")
+            shown = {k: f"{mean[k]:.3f}" for k in ("bpp", "psnr", "d_loss", "g_loss", "kl") if k in mean}
+            bar.set_postfix(shown)
             if rank == 0 and s % 1000 == 0:
-                print(f"{run.name} step {s}: loss {mean['loss']:.4f} bpp {mean['bpp']:.4f} psnr {mean['psnr']:.2f} dB",
+                print(f"{run.name} step {s}: loss {mean['loss']:.4f} " + " ".join(f"{k} {v}" for k, v in shown.items()),
                       flush=True)
         if isinstance(model, ConvAutoencoder) and cfg.pca_at >= 0 and s == int(cfg.pca_at * cfg.steps):
             fit_pca(model, images, cfg)
+        if isinstance(model, GenerativeCodec) and cfg.stage != "gan" and s == cfg.steps:
+            fit_tables(model, images, cfg)
         if s == cfg.steps or time.time() - last_save > cfg.save_every_s:
             save(s)
             last_save = time.time()
@@ -168,18 +265,29 @@ def train(cfg: TrainConfig, command: str = "") -> LearnedCodec:
             return False
         return True
 
-    if step < cfg.steps:
-        fit(net, sample, optimizer, start=step, steps=cfg.steps, lmbda=cfg.lmbda, lr_at=lr_at, on_step=on_step)
+    if step < cfg.steps and cfg.stage == "rd":
+        fit(net, sample, optimizers["model"], start=step, steps=cfg.steps, lmbda=cfg.lmbda, lr_at=lr_at,
+            on_step=on_step)
+    elif step < cfg.steps and cfg.stage == "gan":
+        fit_gan(model, discriminator, sample, (optimizers["generator"], optimizers["discriminator"]), start=step,
+                steps=cfg.steps, lr_at=lr_at, on_step=on_step)
+    elif step < cfg.steps:
+        fit_encoder(model, sample, optimizers["model"], start=step, steps=cfg.steps, lr_at=lr_at,
+                    distortion=cfg.distortion, kl_weight=cfg.kl_weight, joint=cfg.stage == "joint", on_step=on_step)
     bar.close()
     final = torch.load(state_path, map_location="cpu", weights_only=True) if state_path.exists() else None
     done = final is not None and final["step"] >= cfg.steps
     if done and rank == 0 and cfg.export:
-        meta = {"arch": cfg.arch, "lambda": cfg.lmbda, "steps": cfg.steps, "data": cfg.data,
+        meta = {"arch": cfg.arch, "stage": cfg.stage, "steps": cfg.steps, "data": cfg.data,
                 "batch_size": cfg.batch_size * world, "patch_size": cfg.patch_size, "seed": cfg.seed,
                 "init_from": cfg.init_from, "train_seconds": final["elapsed_s"], "world_size": world,
                 "device": str(device), "torch": str(torch.__version__), "command": command,
                 "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                 "final": final["history"][-1] if final["history"] else {}}
+        if cfg.stage == "rd":
+            meta["lambda"] = cfg.lmbda
+        else:
+            meta.update(distortion=cfg.distortion, kl_weight=cfg.kl_weight, lr=cfg.lr)
         # the whole budget behind these weights, warm starts included (a fine-tune alone undersells its cost)
         base = getattr(model, "meta", {}) if cfg.init_from else {}
         meta["total_steps"] = cfg.steps + int(base.get("total_steps", base.get("steps", 0)))
@@ -189,6 +297,19 @@ def train(cfg: TrainConfig, command: str = "") -> LearnedCodec:
         print(f"exported {cfg.export}", flush=True)
     model.eval()
     return model
+
+
+@torch.no_grad()
+def fit_tables(model: GenerativeCodec, images: list[torch.Tensor], cfg: TrainConfig, tiles: int = 8192) -> None:
+    """Fit the generative codec's entropy model on ``tiles`` fixed training tiles (seeded)."""
+    g = torch.Generator().manual_seed(cfg.seed + 54321)
+    batch = random_patches(images, tiles, model.size, g)
+    was_training = model.training
+    model.eval()
+    model.fit_tables(list(batch.split(256)))
+    model.train(was_training)
+    if cfg.stage == "encoder":
+        model.generator.eval()
 
 
 @torch.no_grad()
@@ -233,9 +354,20 @@ def _shipped() -> list[TrainConfig]:
             plan.append(TrainConfig(arch=arch, model_config=conf, lmbda=lmbda, steps=TUNE_STEPS[short], lr=1e-4,
                                     run_dir=f"{STATE_DIR}/{short}-{q}", export=f"helpers/weights/{short}-{q}.pt",
                                     name=f"{short}-{q}", init_from=base, pca_at=-1.0))
+    # the generative codec (Santurkar et al. 2018): a DCGAN on 32x32 tiles, then its encoder with G frozen
+    gan = f"{STATE_DIR}/generative-gan/final.pt"
+    plan.append(TrainConfig(arch="GenerativeCodec", model_config=GEN_CONFIG, stage="gan", steps=GAN_STEPS,
+                            batch_size=64, lr=2e-4, lr_final=2e-4, run_dir=f"{STATE_DIR}/generative-gan", export=gan,
+                            name="generative-gan"))
+    plan.append(TrainConfig(arch="GenerativeCodec", model_config=GEN_CONFIG, stage="encoder", steps=ENCODER_STEPS,
+                            batch_size=64, lr=5e-4, lr_final=1e-5, run_dir=f"{STATE_DIR}/generative",
+                            export="helpers/weights/generative.pt", name="generative", init_from=gan))
     return plan
 
 
+GEN_CONFIG = {"latent_dim": 64, "channels": 64, "size": 32, "bits": 3}
+GAN_STEPS = 8000  # ~0.31 s per batch of 64 on one CPU thread: 41 minutes
+ENCODER_STEPS = 6000  # ~0.15 s per batch: 15 minutes
 SHIPPED = _shipped()
 
 

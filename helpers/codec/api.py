@@ -12,10 +12,11 @@ import torch
 
 from .. import checkpoints
 from ..data import load_image, to_pil, to_tensor
-from ..models import LearnedCodec
+from ..models import Codec, GenerativeCodec
 from . import format as fmt
 
-__all__ = ["DEFAULT_MODEL", "LearnedCodecFamily", "compress", "decompress", "list_models", "load_model"]
+__all__ = ["DEFAULT_MODEL", "GenerativeFamily", "LearnedCodecFamily", "compress", "decompress", "list_models",
+           "load_model"]
 
 
 #: What :func:`compress` and ``nic encode`` use when no model is named: a middle rate of the stronger family.
@@ -28,13 +29,13 @@ def list_models() -> list[str]:
 
 
 @functools.lru_cache(maxsize=16)
-def load_model(name: str) -> LearnedCodec:
+def load_model(name: str) -> Codec:
     """A shipped checkpoint by name (or a checkpoint file path), loaded once and cached, in eval mode on the CPU."""
     return checkpoints.load(name)
 
 
-def _model(model: str | LearnedCodec | None) -> LearnedCodec:
-    if isinstance(model, LearnedCodec):
+def _model(model: str | Codec | None) -> Codec:
+    if isinstance(model, Codec):
         return model
     if model is None:
         names = list_models()
@@ -52,13 +53,16 @@ def _image(image) -> torch.Tensor:
     return to_tensor(image)
 
 
-def compress(image, model: str | LearnedCodec | None = None) -> bytes:
-    """Any image (path, PIL, array, ``(3, H, W)`` tensor; converted by :func:`helpers.data.to_tensor`) -> bytes."""
+def compress(image, model: str | Codec | None = None, **options) -> bytes:
+    """Any image (path, PIL, array, ``(3, H, W)`` tensor; converted by :func:`helpers.data.to_tensor`) -> bytes.
+    ``options`` go to the model's ``compress`` (the generative codec takes ``bits``)."""
     codec = _model(model)  # a bad model name fails before any image work
-    return codec.compress(_image(image))
+    if options and not isinstance(codec, GenerativeCodec):
+        raise ValueError(f"{codec.name} ({type(codec).__name__}) takes no options, got {sorted(options)}")
+    return codec.compress(_image(image), **options)
 
 
-def decompress(data: bytes, model: str | LearnedCodec | None = None,
+def decompress(data: bytes, model: str | Codec | None = None,
                max_pixels: int | None = fmt.MAX_PIXELS) -> torch.Tensor:
     """Bytes of a ``.nic`` file -> ``(3, H, W)`` in [0, 1]; the checkpoint named in the file unless ``model`` is given."""
     header, _ = fmt.unpack(data)
@@ -70,8 +74,8 @@ def decompress(data: bytes, model: str | LearnedCodec | None = None,
     return _model(model).decompress(data, max_pixels=max_pixels)
 
 
-def encode_file(src: str | os.PathLike, dst: str | os.PathLike, model: str | None = None) -> int:
-    data = compress(src, model)
+def encode_file(src: str | os.PathLike, dst: str | os.PathLike, model: str | None = None, **options) -> int:
+    data = compress(src, model, **options)
     Path(dst).write_bytes(data)
     return len(data)
 
@@ -102,15 +106,40 @@ class LearnedCodecFamily:
         return decompress(data)
 
     @classmethod
-    def group(cls, names) -> list[LearnedCodecFamily]:
-        """Checkpoint names or paths as families, by what precedes the last ``-`` (``cae-q1`` -> ``cae``). Each is
-        loaded first, so a bad name fails before any work."""
+    def group(cls, names) -> list[LearnedCodecFamily | GenerativeFamily]:
+        """Checkpoint names or paths as families, by what precedes the last ``-`` (``cae-q1`` -> ``cae``); a
+        generative checkpoint is a family of its own (:class:`GenerativeFamily`). Each is loaded first, so a bad
+        name fails before any work."""
         groups: dict[str, list[str]] = {}
+        generative = []
         for n in names:
-            load_model(str(n))
-            groups.setdefault(Path(n).stem.rsplit("-", 1)[0], []).append(str(n))
-        return [cls(family, tuple(members)) for family, members in groups.items()]
+            if isinstance(load_model(str(n)), GenerativeCodec):
+                generative.append(GenerativeFamily(Path(n).stem, str(n)))
+            else:
+                groups.setdefault(Path(n).stem.rsplit("-", 1)[0], []).append(str(n))
+        return [cls(family, tuple(members)) for family, members in groups.items()] + generative
 
     @classmethod
     def shipped(cls) -> list[LearnedCodecFamily]:
-        return cls.group(list_models())
+        """The shipped rate points of the codecs with a learned prior (one family per architecture)."""
+        return [f for f in cls.group(list_models()) if isinstance(f, cls)]
+
+
+@dataclass
+class GenerativeFamily:
+    """One generative checkpoint as a codec for :func:`helpers.codecs.rd_sweep`: the setting is the number of
+    bits per latent dimension."""
+
+    name: str
+    model: str
+    settings: Sequence[int] = (1, 2, 3, 4, 6)
+
+    def compress(self, x: torch.Tensor, setting: int) -> bytes:
+        return load_model(self.model).compress(x, bits=setting)
+
+    def decompress(self, data: bytes) -> torch.Tensor:
+        return load_model(self.model).decompress(data)
+
+    @classmethod
+    def shipped(cls) -> list[GenerativeFamily]:
+        return [f for f in LearnedCodecFamily.group(list_models()) if isinstance(f, cls)]

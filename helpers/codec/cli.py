@@ -2,6 +2,7 @@
 
     nic list                              one shipped model / rate point per line
     nic encode photo.png photo.nic --model factorized-q3
+    nic encode photo.png photo.nic --model generative --bits 2     (bits per latent dimension)
     nic decode photo.nic photo-decoded.png
     nic eval [--images default] [--models factorized-q3 cae-q3] [--csv out.csv]
 """
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("output")
     e.add_argument("--model", default=None,
                    help=f"shipped model name (see `list`; default {api.DEFAULT_MODEL}) or checkpoint path")
+    e.add_argument("--bits", type=int, default=None, help="generative models: bits per latent dimension (1-8)")
     d = sub.add_parser("decode", help=".nic file -> PNG file")
     d.add_argument("input")
     d.add_argument("output")
@@ -51,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "list":
             print("\n".join(api.list_models()))
         elif args.command == "encode":
-            n = api.encode_file(args.input, args.output, args.model)
+            options = {} if args.bits is None else {"bits": args.bits}
+            n = api.encode_file(args.input, args.output, args.model, **options)
             print(f"{args.output}: {n} bytes")
         elif args.command == "decode":
             h, w = api.decode_file(args.input, args.output, args.model)

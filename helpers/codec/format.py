@@ -15,7 +15,8 @@ Layout (little-endian)::
             2     latent width w       uint16
             4     fingerprint          uint32, CRC32 of the entropy model's integer tables
             4     payload length P     uint32
-            P     payload              the entropy-coded latent (helpers.entropy.coder)
+            P     payload              the entropy-coded latent (helpers.entropy.coder); for the
+                                       GenerativeCodec one byte of bits per dimension comes first
             4     CRC32 of every byte before it
 
 The CRC catches truncation and bit flips; the fingerprint catches a file decoded with other weights than those
@@ -36,7 +37,7 @@ __all__ = ["FORMAT_VERSION", "MAGIC", "MAX_PIXELS", "MODEL_IDS", "FormatError", 
 MAGIC = b"NIC"
 FORMAT_VERSION = 1
 #: Architecture ids written into files. Append only: an id, once shipped, keeps its meaning forever.
-MODEL_IDS: dict[int, str] = {1: "FactorizedPrior", 2: "ConvAutoencoder"}
+MODEL_IDS: dict[int, str] = {1: "FactorizedPrior", 2: "ConvAutoencoder", 3: "GenerativeCodec"}
 
 _FIXED = struct.Struct("<IIHHHII")
 #: Decoders refuse larger images unless told otherwise: Pillow's decompression-bomb limit (about 89 Mpixels).

@@ -1,10 +1,14 @@
-"""Learned codecs: Ballé's factorized-prior model and Cheng's convolutional autoencoder, sharing one codec base."""
+"""Codecs that write ``.nic`` files: Ballé's factorized-prior model, Cheng's convolutional autoencoder and Santurkar's
+generative codec (DCGAN generator as decoder), all on one :class:`Codec` base."""
 
-from .base import LearnedCodec, Output
+from .base import Codec, LearnedCodec, Output
 from .cae import ConvAutoencoder
+from .dcgan import Discriminator, Encoder, GenerativeCodec, GenerativeOutput, Generator
 from .factorized_prior import FactorizedPrior
 
 #: Class for each file-format model id (helpers.codec.format.MODEL_IDS holds the names).
-ARCHITECTURES: dict[str, type[LearnedCodec]] = {"FactorizedPrior": FactorizedPrior, "ConvAutoencoder": ConvAutoencoder}
+ARCHITECTURES: dict[str, type[Codec]] = {"FactorizedPrior": FactorizedPrior, "ConvAutoencoder": ConvAutoencoder,
+                                         "GenerativeCodec": GenerativeCodec}
 
-__all__ = ["ARCHITECTURES", "ConvAutoencoder", "FactorizedPrior", "LearnedCodec", "Output"]
+__all__ = ["ARCHITECTURES", "Codec", "ConvAutoencoder", "Discriminator", "Encoder", "FactorizedPrior",
+           "GenerativeCodec", "GenerativeOutput", "Generator", "LearnedCodec", "Output"]

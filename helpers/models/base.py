@@ -12,7 +12,7 @@ from ..codec import format as fmt
 from ..data import crop, pad_to_multiple
 from ..entropy import FactorizedDensity, decode, encode
 
-__all__ = ["LearnedCodec", "Output"]
+__all__ = ["Codec", "LearnedCodec", "Output"]
 
 
 class Output(NamedTuple):
@@ -21,20 +21,72 @@ class Output(NamedTuple):
     y: torch.Tensor  # the latent before quantization
 
 
-class LearnedCodec(nn.Module):
+class Codec(nn.Module):
+    """What every model that writes ``.nic`` files shares: a name, the file checks, ``compress``/``decompress``.
+
+    Subclasses set ``model_id``, ``stride`` (pixels per latent position) and ``latent_channels``.
+    """
+
+    model_id: ClassVar[int]
+    stride: int
+    latent_channels: int
+
+    def __init__(self):
+        super().__init__()
+        self.name = "untrained"  # the checkpoint name written into files; set by helpers.checkpoints.load
+        self.meta: dict = {}
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @staticmethod
+    def _check_image(x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 4 and x.shape[0] == 1:
+            x = x[0]
+        if x.ndim != 3 or x.shape[0] != 3:
+            raise ValueError(f"compress takes one (3, H, W) image, got {tuple(x.shape)}")
+        return x
+
+    def _unpack(self, data: bytes, max_pixels: int | None, fingerprint: int) -> tuple[fmt.Header, bytes]:
+        """Every check a decoder makes before it decodes: CRC, size limit, model id, latent shape, weights.
+
+        A header that claims more than ``max_pixels`` pixels (Pillow's decompression-bomb limit) is refused
+        before anything is allocated.
+        """
+        header, payload = fmt.unpack(data)
+        if max_pixels is not None and header.height * header.width > max_pixels:
+            raise fmt.FormatError(f"the file claims a {header.width}x{header.height} image, more than max_pixels="
+                                  f"{max_pixels}; pass a larger max_pixels if you trust it")
+        if header.model_id != self.model_id:
+            raise fmt.FormatError(
+                f"file was written by a {fmt.MODEL_IDS[header.model_id]}, this is a {type(self).__name__}"
+            )
+        expect = (self.latent_channels, math.ceil(header.height / self.stride), math.ceil(header.width / self.stride))
+        if header.latent_shape != expect:
+            raise fmt.FormatError(f"latent shape {header.latent_shape} does not fit this model (expected {expect})")
+        if fingerprint != header.fingerprint:
+            raise fmt.FormatError(
+                f"file was written by other weights (checkpoint {header.name!r}); load that checkpoint to decode it"
+            )
+        return header, payload
+
+    def compress(self, x: torch.Tensor) -> bytes:
+        raise NotImplementedError
+
+    def decompress(self, data: bytes, max_pixels: int | None = fmt.MAX_PIXELS) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class LearnedCodec(Codec):
     """x → analysis → y → round → ŷ → synthesis → x̂, with p(ŷ) from a per-channel :class:`FactorizedDensity`.
 
     Subclasses define ``analysis``, ``synthesis``, ``stride`` and ``model_id``; this class does the rest.
     """
 
-    model_id: ClassVar[int]
-    stride: ClassVar[int]
-
     def __init__(self, latent_channels: int):
         super().__init__()
         self.latent_channels = latent_channels
         self.density = FactorizedDensity(latent_channels)
-        self.name = "untrained"  # the checkpoint name written into files; set by helpers.checkpoints.load
 
     def _init_ends(self, last_encoder_layer: nn.Module, last_decoder_layer: nn.Module, latent_gain: float = 20.0):
         """Start training where rounding does not erase the latent and the output sits at mid-grey.
@@ -75,16 +127,10 @@ class LearnedCodec(nn.Module):
 
     # -- real bytes ----------------------------------------------------------------------------------------------
 
-    def _device(self) -> torch.device:
-        return next(self.parameters()).device
-
     @torch.no_grad()
     def compress(self, x: torch.Tensor) -> bytes:
         """One ``(3, H, W)`` image in [0, 1] -> the bytes of a ``.nic`` file (any size: padded to the stride)."""
-        if x.ndim == 4 and x.shape[0] == 1:
-            x = x[0]
-        if x.ndim != 3 or x.shape[0] != 3:
-            raise ValueError(f"compress takes one (3, H, W) image, got {tuple(x.shape)}")
+        x = self._check_image(x)
         h, w = x.shape[-2:]
         x_pad, _ = pad_to_multiple(x[None].to(self._device(), torch.float32), self.stride)
         y_hat = torch.round(self.analysis(x_pad))
@@ -96,28 +142,11 @@ class LearnedCodec(nn.Module):
 
     @torch.no_grad()
     def decompress(self, data: bytes, max_pixels: int | None = fmt.MAX_PIXELS) -> torch.Tensor:
-        """The bytes of a ``.nic`` file written by these weights -> ``(3, H, W)`` in [0, 1].
-
-        A header that claims more than ``max_pixels`` pixels (Pillow's decompression-bomb limit) is refused
-        before anything is allocated; pass a larger value, or None, for a trusted file that big.
-        """
-        header, payload = fmt.unpack(data)
-        if max_pixels is not None and header.height * header.width > max_pixels:
-            raise fmt.FormatError(f"the file claims a {header.width}x{header.height} image, more than max_pixels="
-                                  f"{max_pixels}; pass a larger max_pixels if you trust it")
-        if header.model_id != self.model_id:
-            raise fmt.FormatError(
-                f"file was written by a {fmt.MODEL_IDS[header.model_id]}, this is a {type(self).__name__}"
-            )
-        c, lh, lw = header.latent_shape
-        expect = (self.latent_channels, math.ceil(header.height / self.stride), math.ceil(header.width / self.stride))
-        if (c, lh, lw) != expect:
-            raise fmt.FormatError(f"latent shape {header.latent_shape} does not fit this model (expected {expect})")
+        """The bytes of a ``.nic`` file written by these weights -> ``(3, H, W)`` in [0, 1] (checks: ``Codec._unpack``;
+        ``max_pixels=None`` decodes a trusted file of any size)."""
         tables = self.density.tables()
-        if tables.fingerprint() != header.fingerprint:
-            raise fmt.FormatError(
-                f"file was written by other weights (checkpoint {header.name!r}); load that checkpoint to decode it"
-            )
+        header, payload = self._unpack(data, max_pixels, tables.fingerprint())
+        c, lh, lw = header.latent_shape
         symbols = decode(payload, tables, lh * lw)
         y_hat = torch.from_numpy(symbols).float().view(1, c, lh, lw).to(self._device())
         x_hat = self.synthesis(y_hat)
