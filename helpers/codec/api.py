@@ -131,14 +131,14 @@ class GenerativeFamily:
     bits per latent dimension."""
 
     name: str
-    model: str
+    model: str | Codec  # a checkpoint name or path, or a loaded GenerativeCodec
     settings: Sequence[int] = (1, 2, 3, 4, 6)
 
     def compress(self, x: torch.Tensor, setting: int) -> bytes:
-        return load_model(self.model).compress(x, bits=setting)
+        return _model(self.model).compress(x, bits=setting)
 
     def decompress(self, data: bytes) -> torch.Tensor:
-        return load_model(self.model).decompress(data)
+        return _model(self.model).decompress(data)
 
     @classmethod
     def shipped(cls) -> list[GenerativeFamily]:
