@@ -426,7 +426,8 @@ class PatchDataset(Dataset):
 
 def random_patches(images: list[torch.Tensor], batch_size: int, patch_size: int,
                    generator: torch.Generator) -> torch.Tensor:
-    """A ``(batch_size, 3, patch_size, patch_size)`` batch of random crops with random horizontal flips.
+    """A ``(batch_size, C, patch_size, patch_size)`` batch of random crops with random horizontal flips (C as in the
+    images: 3, or 6 for a clean image stacked on its decoded copy, so that both crop alike).
 
     All randomness comes from ``generator``, so a trainer that seeds it from ``(seed, step)`` draws the same batch
     at the same step after a resume. Images smaller than a patch raise ``ValueError``.
@@ -434,7 +435,7 @@ def random_patches(images: list[torch.Tensor], batch_size: int, patch_size: int,
     for i, im in enumerate(images):
         if min(im.shape[-2:]) < patch_size:
             raise ValueError(f"image {i} is {im.shape[-2]}x{im.shape[-1]}, smaller than the {patch_size} patch")
-    out = torch.empty(batch_size, 3, patch_size, patch_size)
+    out = torch.empty(batch_size, images[0].shape[0], patch_size, patch_size)  # stacked pairs crop together
     picks = torch.randint(len(images), (batch_size,), generator=generator)
     coords = torch.rand(batch_size, 3, generator=generator)
     for b in range(batch_size):

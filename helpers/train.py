@@ -36,7 +36,7 @@ from .losses import DISTORTION_LOSSES, rd_loss
 from .models import ARCHITECTURES, Codec, ConvAutoencoder, Discriminator, GenerativeCodec
 from .notebook import pick_device, progress
 
-__all__ = ["SHIPPED", "STAGES", "TrainConfig", "fit", "fit_encoder", "fit_gan", "train"]
+__all__ = ["SHIPPED", "STAGES", "TrainConfig", "fit", "fit_encoder", "fit_gan", "fit_restoration", "train"]
 
 #: What a run optimises: "rd" for the codecs with a learned prior; the generative codec trains its DCGAN ("gan"),
 #: then its encoder against the frozen generator ("encoder"), optionally both together ("joint").
@@ -65,19 +65,21 @@ class TrainConfig:
     threads: int = 0  # torch CPU threads; 0 = torch's default
     device: str = "auto"
     stage: str = "rd"  # see STAGES
-    distortion: str = "l2"  # encoder/joint stages: a key of helpers.losses.DISTORTION_LOSSES
+    distortion: str = "l2"  # a key of helpers.losses.DISTORTION_LOSSES (rd: scaled as in rd_loss)
     kl_weight: float = 1e-3  # encoder/joint stages: weight of KL(q(z|x) || N(0, I)) per latent dimension
 
 
-def fit(model, sample, optimizer, *, start: int, steps: int, lmbda: float, lr_at, on_step=None) -> None:
-    """The plain loop: draw a batch, compute ``lambda * 255^2 * MSE + bpp``, step. ``on_step`` may stop it."""
+def fit(model, sample, optimizer, *, start: int, steps: int, lmbda: float, lr_at, on_step=None,
+        distortion: str = "l2") -> None:
+    """The plain loop: draw a batch, compute ``lambda * 255^2 * MSE + bpp`` (or another distortion, see
+    :func:`helpers.losses.rd_loss`), step. ``on_step`` may stop it."""
     model.train()
     for step in range(start, steps):
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step)
         x = sample(step)
         out = model(x)
-        parts = rd_loss(x, out.x_hat, out.likelihoods, lmbda)
+        parts = rd_loss(x, out.x_hat, out.likelihoods, lmbda, distortion)
         optimizer.zero_grad(set_to_none=True)
         parts["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -116,6 +118,21 @@ def fit_gan(codec: GenerativeCodec, discriminator, sample, optimizers, *, start:
         parts = {"loss": d_loss.item() + g_loss.item(), "d_loss": d_loss.item(), "g_loss": g_loss.item(),
                  "d_real": torch.sigmoid(real_logit.detach()).mean().item()}
         if on_step is not None and on_step(step + 1, parts) is False:
+            return
+
+
+def fit_restoration(net, sample, optimizer, *, start: int, steps: int, loss_fn, lr_at, on_step=None) -> None:
+    """Artefact removal: ``sample(step)`` gives (clean, decoded) batches; the net learns decoded -> clean under
+    ``loss_fn(clean, restored)``."""
+    net.train()
+    for step in range(start, steps):
+        _set_lr([optimizer], lr_at(step))
+        clean, decoded = sample(step)
+        loss = loss_fn(clean, net(decoded))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if on_step is not None and on_step(step + 1, {"loss": loss.item()}) is False:
             return
 
 
@@ -267,7 +284,7 @@ def train(cfg: TrainConfig, command: str = "") -> Codec:
 
     if step < cfg.steps and cfg.stage == "rd":
         fit(net, sample, optimizers["model"], start=step, steps=cfg.steps, lmbda=cfg.lmbda, lr_at=lr_at,
-            on_step=on_step)
+            on_step=on_step, distortion=cfg.distortion)
     elif step < cfg.steps and cfg.stage == "gan":
         fit_gan(model, discriminator, sample, (optimizers["generator"], optimizers["discriminator"]), start=step,
                 steps=cfg.steps, lr_at=lr_at, on_step=on_step)
@@ -285,7 +302,7 @@ def train(cfg: TrainConfig, command: str = "") -> Codec:
                 "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                 "final": final["history"][-1] if final["history"] else {}}
         if cfg.stage == "rd":
-            meta["lambda"] = cfg.lmbda
+            meta.update(**{"lambda": cfg.lmbda}, distortion=cfg.distortion)
         else:
             meta.update(distortion=cfg.distortion, kl_weight=cfg.kl_weight, lr=cfg.lr)
         # the whole budget behind these weights, warm starts included (a fine-tune alone undersells its cost)

@@ -1,14 +1,15 @@
 """Codecs that write ``.nic`` files: Ballé's factorized-prior model, Cheng's convolutional autoencoder and Santurkar's
-generative codec (DCGAN generator as decoder), all on one :class:`Codec` base."""
+generative codec (DCGAN generator as decoder), all on one :class:`Codec` base; and a restoration network for decoded images."""
 
 from .base import Codec, LearnedCodec, Output
 from .cae import ConvAutoencoder
 from .dcgan import Discriminator, Encoder, GenerativeCodec, GenerativeOutput, Generator
 from .factorized_prior import FactorizedPrior
+from .restoration import RecCNN
 
 #: Class for each file-format model id (helpers.codec.format.MODEL_IDS holds the names).
 ARCHITECTURES: dict[str, type[Codec]] = {"FactorizedPrior": FactorizedPrior, "ConvAutoencoder": ConvAutoencoder,
                                          "GenerativeCodec": GenerativeCodec}
 
 __all__ = ["ARCHITECTURES", "Codec", "ConvAutoencoder", "Discriminator", "Encoder", "FactorizedPrior",
-           "GenerativeCodec", "GenerativeOutput", "Generator", "LearnedCodec", "Output"]
+           "GenerativeCodec", "GenerativeOutput", "Generator", "LearnedCodec", "Output", "RecCNN"]
