@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # torch and torchvision are pinned as a pair: a CPU-only torch wheel breaks PyPI's torchvision (see README).
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install book book-full test test-fast sync clean
+.PHONY: install book book-full full test test-fast sync clean
 
 install: $(STAMP)
 
@@ -24,6 +24,19 @@ book: install
 ## the full-size run (a GPU helps): same chapters with QUICK=False, built into _build/full
 book-full: install
 	NIC_QUICK=0 $(BIN)/jupyter-book build . -W -n --keep-going --path-output _build/full
+
+## full mode, chapter by chapter (the GPU workflow runs this): papermill with QUICK=False into _build/full-run
+## (executed notebooks, with the CSV/JSON that chapters write beside them), then nbval re-runs each one and
+## fails on any error. Chapters pick cuda when it is there (DEVICE="auto").
+FULL_TIMEOUT ?= 14400
+full: install
+	mkdir -p _build/full-run
+	for nb in book/[0-9]*.ipynb; do \
+	  $(BIN)/papermill $$nb _build/full-run/$$(basename $$nb) -p QUICK False -p DEVICE auto \
+	    --cwd _build/full-run --execution-timeout $(FULL_TIMEOUT) || exit 1; \
+	done
+	cd _build/full-run && NIC_QUICK=0 ../../$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout $(FULL_TIMEOUT) \
+	  -o timeout=0 -o addopts="" -p no:cacheprovider --rootdir . $(abspath book)/[0-9]*.ipynb
 
 # Tests (and the chapters they execute) run torch on one thread unless told otherwise: with two OpenMP threads
 # on a 2-core machine, any other busy process makes every small op wait at a barrier, measured here as 10-85x

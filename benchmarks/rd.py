@@ -28,7 +28,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from helpers import checkpoints  # noqa: E402
-from helpers.codec.api import LearnedCodecFamily, load_model  # noqa: E402
+from helpers.codec.api import GenerativeFamily, LearnedCodecFamily, load_model  # noqa: E402
 from helpers.codecs import classical_codecs, rd_sweep  # noqa: E402
 from helpers.data import DatasetUnavailable, load_images  # noqa: E402
 from helpers.rd import bd_rate_table, plot_rd, rd_curve  # noqa: E402
@@ -56,7 +56,7 @@ def run_set(source: str, codecs, fams, out: Path, quick: bool) -> str:
     pixels = sum(x.shape[-1] * x.shape[-2] for x in images.values())
     lines = [f"# Rate-distortion on `{tag}` ({len(images)} images, {pixels / 1e6:.2f} Mpixels)", ""]
     same = {"default": "default-test"}.get(tag, tag)  # the embedded test photos are a split of their own
-    trained_on = sorted({n for f in fams for n in f.settings
+    trained_on = sorted({n for f in fams for n in f.checkpoints
                          if same in {s.strip() for s in str(load_model(n).meta.get("data", "")).split(",")}})
     if trained_on:
         lines += [f"**Not held out:** {', '.join(trained_on)} trained on this set; read its numbers as training fit.",
@@ -73,7 +73,7 @@ def run_set(source: str, codecs, fams, out: Path, quick: bool) -> str:
                   learned[["codec", "setting", "bpp", "psnr", "ms_ssim_db", "encode_s", "decode_s"]]
                   .set_index("setting").to_markdown(floatfmt=".3f"), "",
                   "## Training budget (warm starts included)", "",
-                  checkpoints.budget(n for f in fams for n in f.settings).to_markdown(floatfmt=".4g"),
+                  checkpoints.budget(n for f in fams for n in f.checkpoints).to_markdown(floatfmt=".4g"),
                   ""]
     lines += [f"Measured in {time.time() - t0:.0f} s with torch {torch.__version__}, "
               f"{torch.get_num_threads()} threads; `python benchmarks/rd.py {' '.join(sys.argv[1:])}`.", ""]
@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     codecs = classical_codecs(args.codecs)
-    fams = LearnedCodecFamily.group(args.models) if args.models else LearnedCodecFamily.shipped()
+    fams = (LearnedCodecFamily.group(args.models) if args.models
+            else LearnedCodecFamily.shipped() + GenerativeFamily.shipped())
     if not fams:
         print("no shipped learned models: measuring the classical codecs only", file=sys.stderr)
     for source in args.images:

@@ -40,3 +40,18 @@ def test_rd_explorer_needs_something_to_show():
 def test_run_report_names_the_hardware():
     line = run_report(pick_device("cpu"))
     assert line.startswith("Ran in ") and "CPU cores" in line and "device cpu" in line
+
+
+def test_the_gpu_workflow_runs_make_full_and_make_full_runs_every_chapter():
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    flow = yaml.safe_load((root / ".github/workflows/full-gpu.yml").read_text())
+    job = flow["jobs"]["full"]
+    assert "gpu" in job["runs-on"] and "self-hosted" in job["runs-on"]
+    assert any(step.get("run") == "make full" for step in job["steps"])
+    make = (root / "Makefile").read_text()
+    recipe = make[make.index("\nfull:"):]
+    assert "QUICK False" in recipe and "--nbval-lax" in recipe and "book/[0-9]*.ipynb" in recipe

@@ -94,6 +94,11 @@ class LearnedCodecFamily:
     name: str
     settings: Sequence[str]
 
+    @property
+    def checkpoints(self) -> tuple[str, ...]:
+        """The checkpoint names or paths behind this family."""
+        return tuple(self.settings)
+
     def compress(self, x: torch.Tensor, setting: str) -> bytes:
         return load_model(setting).compress(x)
 
@@ -133,6 +138,10 @@ class GenerativeFamily:
     name: str
     model: str | Codec  # a checkpoint name or path, or a loaded GenerativeCodec
     settings: Sequence[int] = (1, 2, 3, 4, 6)
+
+    @property
+    def checkpoints(self) -> tuple[str, ...]:
+        return (self.model,) if isinstance(self.model, str) else ()
 
     def compress(self, x: torch.Tensor, setting: int) -> bytes:
         return _model(self.model).compress(x, bits=setting)
