@@ -64,14 +64,30 @@ def run_report(device: torch.device | str | None = None) -> str:
             f"{torch.get_num_threads()} threads.")
 
 
+class _WidgetWithFallback:
+    """Displays as its widget in a live kernel and as static HTML where no widget can run (the built book is
+    offline: ipywidgets' JavaScript would come from a CDN, so ``_config.yml`` ranks text/html above widgets)."""
+
+    def __init__(self, widget, html: str):
+        self.widget, self.html = widget, html
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        bundle = self.widget._repr_mimebundle_(include=include, exclude=exclude) or {}
+        data = bundle[0] if isinstance(bundle, tuple) else bundle
+        return {**data, "text/html": self.html}
+
+
 def rd_explorer(reconstructions: Mapping[str, tuple[torch.Tensor, float, float]], crop: tuple[int, int, int, int]
                 | None = None, width: int = 360):
-    """A slider over precomputed ``{label: (x_hat, bpp, psnr)}``, ordered by rate, showing one image at a time.
+    """A slider over precomputed ``{label: (x_hat, bpp, psnr)}``, ordered by rate, showing one image at a time;
+    in static HTML (the built book), a scrollable strip of every frame with its caption.
 
     Every setting is rendered to PNG up front and the slider swaps the bytes of an ``Image`` widget. No ``Output``
     widget and no ``interactive``: nbclient (papermill, Jupyter Book) mimics a front end for Output widgets and can
     deadlock on them (jupyter/nbclient#312; it hung this book's CI), and swapping bytes also redraws faster.
     """
+    import base64
+    import html
     import io
 
     import ipywidgets as widgets
@@ -90,7 +106,7 @@ def rd_explorer(reconstructions: Mapping[str, tuple[torch.Tensor, float, float]]
         buf = io.BytesIO()
         to_pil(x_hat.detach().cpu()).save(buf, format="PNG")
         frames.append(buf.getvalue())
-        captions.append(f"<b>{label}</b>: {rate:.3f} bpp, {quality:.2f} dB")
+        captions.append(f"<b>{html.escape(label)}</b>: {rate:.3f} bpp, {quality:.2f} dB")
     image = widgets.Image(value=frames[0], format="png", width=width)
     caption = widgets.HTML(captions[0])
     slider = widgets.IntSlider(min=0, max=len(labels) - 1, value=0, description="setting", readout=False)
@@ -99,4 +115,10 @@ def rd_explorer(reconstructions: Mapping[str, tuple[torch.Tensor, float, float]]
         image.value, caption.value = frames[change["new"]], captions[change["new"]]
 
     slider.observe(show, names="value")
-    return widgets.VBox([slider, caption, image])
+    cells = "".join(
+        f'<figure style="margin:0;flex:none;width:{width // 2}px">'
+        f'<img src="data:image/png;base64,{base64.b64encode(f).decode()}" alt="{html.escape(label)}" '
+        f'style="width:100%;image-rendering:pixelated"><figcaption style="font-size:80%">{c}</figcaption></figure>'
+        for f, c, label in zip(frames, captions, labels))
+    strip = f'<div class="nic-explorer" style="display:flex;gap:6px;overflow-x:auto">{cells}</div>'
+    return _WidgetWithFallback(widgets.VBox([slider, caption, image]), strip)

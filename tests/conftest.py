@@ -1,4 +1,8 @@
 import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -32,3 +36,17 @@ def tiny_checkpoint(tmp_path_factory):
                       export=str(root / "tiny-fp.pt"), name="tiny-fp", save_every_s=1e9)
     train(cfg, command="pytest fixture")
     return root / "tiny-fp.pt"
+
+
+@pytest.fixture(scope="session")
+def built_book():
+    """The README's main job, once per session: every chapter executed, ``-W`` turning any warning into a failure.
+    Returns the finished build and its HTML folder (``_build/test-book``; CI keeps it and the screenshots)."""
+    root = Path(__file__).resolve().parents[1]
+    out = root / "_build" / "test-book"
+    shutil.rmtree(out, ignore_errors=True)
+    jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or "jupyter-book"
+    env = {**os.environ, "NIC_QUICK": "1", "NIC_NO_PROGRESS": "1"}
+    run = subprocess.run([jb, "build", str(root), "-W", "-n", "--keep-going", "--path-output", str(out)],
+                         capture_output=True, text=True, env=env)
+    return run, out / "_build" / "html"

@@ -1,10 +1,6 @@
 """The book: every chapter's .md and .ipynb agree, carry the pieces readers rely on, run, and build cleanly."""
 
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import jupytext
@@ -90,14 +86,10 @@ def test_chapter_runs_with_papermill_in_quick_mode(md, tmp_path):
 
 
 @pytest.mark.slow
-def test_book_builds_without_warnings(tmp_path):
+def test_book_builds_without_warnings(built_book):
     """The README's main job, as CI sees it: every chapter executed, -W turns any warning into a failure."""
-    jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or "jupyter-book"
-    env = {**os.environ, "NIC_QUICK": "1", "NIC_NO_PROGRESS": "1"}
-    run = subprocess.run([jb, "build", str(ROOT), "-W", "-n", "--keep-going", "--path-output", str(tmp_path)],
-                         capture_output=True, text=True, env=env)
+    run, html = built_book
     assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-5000:]
-    html = tmp_path / "_build" / "html"
     assert (html / "_static" / "mathjax" / "tex-svg.js").stat().st_size > 1e6  # math renders offline
     for f in toc_files():
         page = (html / f).with_suffix(".html")
@@ -107,4 +99,5 @@ def test_book_builds_without_warnings(tmp_path):
         assert "mathjax@" not in text, f"{page.name} loads MathJax remotely"
         if 'class="math' in text:  # Sphinx adds MathJax only to pages with math
             assert "_static/mathjax/tex-svg.js" in text, f"{page.name} has math but no local MathJax"
+        assert "cdn.jsdelivr" not in text and "cdnjs" not in text, f"{page.name} loads scripts from a CDN"
     assert not (html / "reports").exists()

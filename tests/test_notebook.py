@@ -8,7 +8,7 @@ from helpers.notebook import pick_device, rd_explorer, run_report
 def test_rd_explorer_orders_by_rate_and_swaps_images():
     g = torch.Generator().manual_seed(0)
     recon = {"high": (torch.rand(3, 64, 64, generator=g), 0.9, 33.0), "low": (torch.zeros(3, 64, 64), 0.1, 21.0)}
-    box = rd_explorer(recon, crop=(0, 0, 32, 32))
+    box = rd_explorer(recon, crop=(0, 0, 32, 32)).widget
     slider, caption, image = box.children
     assert "low" in caption.value and "0.100 bpp" in caption.value
     first = image.value
@@ -26,10 +26,19 @@ def test_rd_explorer_uses_no_output_widget():
         for child in getattr(w, "children", ()):
             yield from tree(child)
 
-    box = rd_explorer({"a": (torch.rand(3, 16, 16), 0.5, 30.0)})
+    box = rd_explorer({"a": (torch.rand(3, 16, 16), 0.5, 30.0)}).widget
     kinds = [type(w) for w in tree(box)]
     assert widgets.Image in kinds
     assert not any(issubclass(k, (widgets.Output, widgets.interactive)) for k in kinds)
+
+
+def test_rd_explorer_displays_as_a_widget_with_a_static_html_strip():
+    recon = {"b": (torch.rand(3, 16, 16), 0.5, 30.0), "a <&>": (torch.rand(3, 16, 16), 0.2, 25.0)}
+    bundle = rd_explorer(recon)._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle  # live kernels get the slider
+    page = bundle["text/html"]  # the built book gets every frame, inline, in rate order
+    assert page.count("data:image/png;base64,") == 2 and "http" not in page
+    assert page.index("a &lt;&amp;&gt;") < page.index("<b>b</b>")
 
 
 def test_rd_explorer_needs_something_to_show():
