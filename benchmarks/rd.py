@@ -1,4 +1,5 @@
-"""Rate-distortion of every shipped learned model and every classical codec, from real file bytes.
+"""Rate-distortion of every shipped learned model and every classical codec (JPEG XL included when imagecodecs is
+installed), from real file bytes.
 
     python benchmarks/rd.py                                  # embedded test photos, plus cbsd68/mcmaster if present
     python benchmarks/rd.py --images default cbsd68 --out benchmarks/results
@@ -87,13 +88,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--images", nargs="*", default=["default", "cbsd68", "mcmaster"],
                    help="image sets: default, cbsd68, mcmaster, kodak or folders (absent shared sets are skipped)")
     p.add_argument("--models", nargs="*", default=None, help="learned checkpoints (default: every shipped one)")
-    p.add_argument("--codecs", nargs="*", default=None, help="classical codecs (default: JPEG, JPEG 2000, WebP, AVIF)")
+    p.add_argument("--codecs", nargs="*", default=None, help="classical codecs (default: JPEG, JPEG 2000, WebP, AVIF, and JPEG XL if installed)")
     p.add_argument("--quick", action="store_true", help="the classical codecs' shorter quick sweeps")
     p.add_argument("--out", default="benchmarks/results")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    codecs = classical_codecs(args.codecs)
+    codecs = classical_codecs(args.codecs or "all")  # JPEG XL too, where imagecodecs is installed
     fams = (LearnedCodecFamily.group(args.models) if args.models
             else LearnedCodecFamily.shipped() + GenerativeFamily.shipped())
     if not fams:

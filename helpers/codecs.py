@@ -12,6 +12,9 @@ Settings chosen here (see the engineering notes of the project):
 * AVIF (libavif with aom): ``quality`` 0-100, ``speed=6``, 4:2:0.
 * JPEG 2000 (OpenJPEG): the setting is the *compression ratio* (24 bits / ratio = bpp), irreversible 9/7 wavelet,
   colour transform on (``mct=1``); Pillow's defaults (reversible wavelet, no colour transform) code RGB poorly.
+* JPEG XL (libjxl through imagecodecs, optional: ``pip install nic-book[jxl]``): the setting is the Butteraugli
+  ``distance`` (lower is better, 1.0 is "visually lossless"), ``effort=7`` (libjxl's default). Not in the default
+  set of four, so the book runs without it; ``classical_codecs(["JPEG XL"])`` and ``benchmarks/rd.py`` use it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
 import pandas as pd
 import torch
 from PIL import Image, features
@@ -31,7 +35,8 @@ from .data import to_pil, to_tensor
 from .metrics import evaluate
 from .notebook import progress
 
-__all__ = ["CLASSICAL", "ImageCodec", "PillowCodec", "classical_codecs", "encode_at_bpp", "encode_decode", "rd_sweep"]
+__all__ = ["CLASSICAL", "OPTIONAL", "ImageCodec", "JpegXLCodec", "PillowCodec", "classical_codecs", "encode_at_bpp",
+           "encode_decode", "rd_sweep"]
 
 
 class ImageCodec(Protocol):
@@ -129,16 +134,62 @@ CLASSICAL: dict[str, PillowCodec] = {
 }
 
 
-def classical_codecs(names: Iterable[str] | None = None) -> list[PillowCodec]:
-    """The named classical codecs (all four by default); unknown or missing ones raise a clear error."""
+@dataclass(frozen=True)
+class JpegXLCodec:
+    """JPEG XL through imagecodecs (libjxl): a bare ``.jxl`` codestream; the setting is the Butteraugli distance."""
+
+    name: str = "JPEG XL"
+    knob: str = "distance"
+    settings: tuple = (15.0, 10.0, 7.0, 5.0, 4.0, 3.0, 2.0, 1.5, 1.0, 0.7, 0.5)  # lowest rate first
+    quick_settings: tuple = (15.0, 7.0, 4.0, 2.0, 1.0, 0.5)
+    effort: int = 7
+
+    def available(self) -> bool:
+        try:
+            import imagecodecs
+        except ImportError:
+            return False
+        return bool(getattr(getattr(imagecodecs, "JPEGXL", None), "available", False))
+
+    def compress(self, x: torch.Tensor, setting) -> bytes:
+        import imagecodecs
+
+        distance = float(setting)
+        if not 0 < distance <= 25:
+            raise ValueError(f"JPEG XL distance must be in (0, 25], got {setting}")
+        return bytes(imagecodecs.jpegxl_encode(np.asarray(to_pil(x)), distance=distance, effort=self.effort))
+
+    def decompress(self, data: bytes) -> torch.Tensor:
+        import imagecodecs
+
+        if not bytes(data[:2]) == b"\xff\x0a" and not bytes(data[:12]).endswith(b"JXL \r\n\x87\n"):
+            raise ValueError("not a JPEG XL stream (bad signature)")
+        try:
+            arr = imagecodecs.jpegxl_decode(data)
+        except Exception as err:  # imagecodecs raises its own JpegxlError (a RuntimeError) on broken streams
+            raise ValueError(f"not a valid JPEG XL stream ({len(data)} bytes): {err}") from err
+        return to_tensor(arr)
+
+
+#: Codecs outside the default four: used when named (``classical_codecs(["JPEG XL"])``) and installed.
+OPTIONAL: dict[str, JpegXLCodec] = {"JPEG XL": JpegXLCodec()}
+
+
+def classical_codecs(names: Iterable[str] | None = None) -> list[PillowCodec | JpegXLCodec]:
+    """The named classical codecs (the four Pillow ones by default; ``"all"``: also every optional one that is
+    installed); unknown or missing ones raise a clear error."""
+    if names == "all":
+        names = list(CLASSICAL) + [n for n, c in OPTIONAL.items() if c.available()]
     names = list(CLASSICAL) if names is None else list(names)
-    lookup = {k.lower().replace(" ", ""): v for k, v in CLASSICAL.items()}
+    lookup = {k.lower().replace(" ", ""): v for k, v in {**CLASSICAL, **OPTIONAL}.items()}
     out = []
     for n in names:
         codec = lookup.get(n.lower().replace(" ", "").replace("-", ""))
         if codec is None:
-            raise ValueError(f"unknown codec {n!r}; choose from {', '.join(CLASSICAL)}")
+            raise ValueError(f"unknown codec {n!r}; choose from {', '.join([*CLASSICAL, *OPTIONAL])}")
         if not codec.available():
+            if isinstance(codec, JpegXLCodec):
+                raise RuntimeError("JPEG XL needs imagecodecs with libjxl: pip install 'nic-book[jxl]'")
             raise RuntimeError(f"this Pillow ({Image.__version__}) was built without {codec.name} support")
         out.append(codec)
     return out

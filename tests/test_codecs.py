@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers.codecs import CLASSICAL, classical_codecs, encode_decode, rd_sweep
+from helpers.codecs import CLASSICAL, OPTIONAL, classical_codecs, encode_decode, rd_sweep
 from helpers.data import default_images, to_uint8
 from helpers.metrics import bpp, psnr
 
@@ -70,7 +70,7 @@ def test_bad_settings():
     with pytest.raises(ValueError, match=">= 1"):
         CLASSICAL["JPEG 2000"].compress(torch.rand(3, 8, 8), 0.5)
     with pytest.raises(ValueError, match="unknown codec"):
-        classical_codecs(["jpeg-xl"])
+        classical_codecs(["jpeg-xr"])
     assert [c.name for c in classical_codecs(["jpeg2000", "avif"])] == ["JPEG 2000", "AVIF"]
 
 
@@ -113,3 +113,34 @@ def test_encode_at_bpp_respects_the_budget(name, photo):
     if name != "JPEG 2000":  # one quality step more would break the budget
         higher = min(setting + 1, 100)
         assert higher == setting or bpp(len(codec.compress(photo, higher)), 192, 192) > 0.8
+
+
+JXL = OPTIONAL["JPEG XL"]
+needs_jxl = pytest.mark.skipif(not JXL.available(), reason="imagecodecs with libjxl is not installed (nic-book[jxl])")
+
+
+@needs_jxl
+def test_jpeg_xl_writes_a_codestream_whose_distance_moves_rate_and_quality(photo):
+    (d_low, x_low), (d_high, x_high) = (encode_decode(photo, JXL, d) for d in (JXL.settings[0], JXL.settings[-1]))
+    assert d_low[:2] == b"\xff\x0a" and len(d_low) < len(d_high)  # the bare JPEG XL codestream signature
+    assert x_low.shape == photo.shape and float(psnr(photo, x_low)) < float(psnr(photo, x_high))
+    assert float(psnr(photo, x_high)) > 35  # distance 0.5 is near-lossless
+    assert [c.name for c in classical_codecs("all")][-1] == "JPEG XL"
+    assert "JPEG XL" not in [c.name for c in classical_codecs()]  # the default four stay the default
+
+
+@needs_jxl
+@pytest.mark.parametrize("h, w", [(1, 1), (15, 17), (3, 200)])
+def test_jpeg_xl_odd_and_tiny_sizes(h, w):
+    x = torch.rand(3, h, w, generator=torch.Generator().manual_seed(h * w))
+    assert encode_decode(x, JXL, 1.0)[1].shape == (3, h, w)
+
+
+@needs_jxl
+def test_jpeg_xl_refuses_corrupt_foreign_streams_and_bad_distances(photo):
+    data = JXL.compress(photo, 2.0)
+    for bad in [b"", b"garbage" * 10, data[: len(data) // 3], data[:16], CLASSICAL["JPEG"].compress(photo, 50)]:
+        with pytest.raises(ValueError):
+            JXL.decompress(bad)
+    with pytest.raises(ValueError, match="distance"):
+        JXL.compress(photo, 0)
