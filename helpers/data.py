@@ -297,7 +297,9 @@ def load_images(source: str = "default") -> dict[str, torch.Tensor]:
 
     ``"default"`` / ``"default-test"``: the embedded held-out photos; ``"default-train"``, ``"default-all"``;
     ``"cbsd68"``, ``"mcmaster"``: the shared evaluation sets (error if absent); ``"kodak"``: the Kodak set
-    (downloaded once when online); anything else is read as a folder path.
+    (downloaded once when online); ``"cifar10"`` / ``"cifar10-test"``: the first 10,000 32x32 images of
+    CIFAR-10's training / test split (downloaded once when online; tiles for the generative codec); anything else
+    is read as a folder path (e.g. CelebA's aligned faces, extracted).
     """
     if source in ("default", "default-test"):
         return default_images("test")
@@ -313,7 +315,13 @@ def load_images(source: str = "default") -> dict[str, torch.Tensor]:
         return load_folder(root / source)
     if source == "kodak":
         return load_folder(download_kodak())
+    if source in ("cifar10", "cifar10-test"):
+        data = download_cifar10(train=source == "cifar10").data[:CIFAR10_IMAGES]  # (N, 32, 32, 3) uint8
+        return {f"{source}-{i:05d}": torch.from_numpy(a).permute(2, 0, 1).float() / 255 for i, a in enumerate(data)}
     return load_folder(source)
+
+
+CIFAR10_IMAGES = 10_000
 
 
 def _fetch(url: str, dest: Path, timeout: float = 20.0) -> None:

@@ -178,3 +178,22 @@ def test_patch_dataset_small_images():
         PatchDataset(small, 32)
     ds = PatchDataset(small, 32, pad_if_needed=True)
     assert ds[0].shape == (3, 32, 32)
+
+
+def test_cifar10_source_gives_32x32_tiles_and_fails_clearly_offline(monkeypatch):
+    import types
+
+    import helpers.data as data
+
+    fake = types.SimpleNamespace(data=np.random.default_rng(0).integers(0, 256, (12, 32, 32, 3), dtype=np.uint8))
+    monkeypatch.setattr(data, "download_cifar10", lambda train=True: fake)
+    images = data.load_images("cifar10")
+    assert len(images) == 12 and images["cifar10-00003"].shape == (3, 32, 32)
+    assert torch.equal(images["cifar10-00000"], torch.from_numpy(fake.data[0]).permute(2, 0, 1).float() / 255)
+
+    def offline(train=True):
+        raise data.DatasetUnavailable("CIFAR-10 could not be downloaded")
+
+    monkeypatch.setattr(data, "download_cifar10", offline)
+    with pytest.raises(data.DatasetUnavailable, match="could not be downloaded"):
+        data.load_images("cifar10-test")
