@@ -161,3 +161,17 @@ def test_api_and_cli_take_bits(codec, photo, tmp_path):
                           "--model", str(path), "--bits", "4"], capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert fmt.unpack((tmp_path / "a.nic").read_bytes())[1][0] == 4
+
+
+def test_quantization_aware_forward_decodes_the_real_indices_and_passes_gradients(codec, photo):
+    tiles, grid = codec._tiles(photo)
+    codec.eval()
+    out = codec(tiles, bits=2)
+    k, _ = codec.encode_indices(photo, 2)
+    with torch.no_grad():
+        expected = codec.generator(dequantize_latent(k.T, 2))
+    assert torch.allclose(out.x_hat, expected, atol=1e-6)  # the training forward sees what the decoder will
+    codec.encoder.requires_grad_(True)
+    codec(tiles[:4], bits=2).x_hat.mean().backward()  # straight through the rounding
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in codec.encoder.parameters())
+    codec.zero_grad(set_to_none=True)

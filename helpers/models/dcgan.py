@@ -137,10 +137,17 @@ class GenerativeCodec(Codec):
         # counts of the MAX_BITS-bit index per dimension on training tiles (fit_tables); all ones until fitted
         self.register_buffer("index_counts", torch.ones(latent_dim, 2**MAX_BITS, dtype=torch.int32))
 
-    def forward(self, x: torch.Tensor) -> GenerativeOutput:
-        """Tiles ``(B, 3, s, s)`` → reconstructions; a reparameterised sample of q(z | x) while training."""
+    def forward(self, x: torch.Tensor, bits: int | None = None) -> GenerativeOutput:
+        """Tiles ``(B, 3, s, s)`` → reconstructions; a reparameterised sample of q(z | x) while training, or, with
+        ``bits``, μ through the real quantizer with a straight-through gradient (what decoding will see: the
+        clipped tails and the coarse bins)."""
         mu, logvar = self.encoder(x)
-        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if self.training else mu
+        if bits:
+            z = mu + (dequantize_latent(quantize_latent(mu, bits), bits).to(mu) - mu).detach()
+        elif self.training:
+            z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
+        else:
+            z = mu
         return GenerativeOutput(self.generator(z), mu, logvar, z)
 
     # -- tiles ----------------------------------------------------------------------------------------------------
