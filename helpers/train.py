@@ -76,8 +76,7 @@ def fit(model, sample, optimizer, *, start: int, steps: int, lmbda: float, lr_at
     :func:`helpers.losses.rd_loss`), step. ``on_step`` may stop it."""
     model.train()
     for step in range(start, steps):
-        for group in optimizer.param_groups:
-            group["lr"] = lr_at(step)
+        _set_lr([optimizer], lr_at(step))
         x = sample(step)
         out = model(x)
         parts = rd_loss(x, out.x_hat, out.likelihoods, lmbda, distortion)
