@@ -192,3 +192,24 @@ def test_cli_errors_are_messages_not_tracebacks(tiny_checkpoint, tmp_path):
     assert r.returncode == 2 and "no image file" in r.stderr
     r = _nic("encode", junk, tmp_path / "x.nic", "--model", tmp_path / "nope.pt")
     assert r.returncode == 2 and "no checkpoint" in r.stderr
+
+
+def test_running_out_of_memory_is_a_clear_memory_error(model, photo, monkeypatch):
+    data = model.compress(photo)
+
+    def no_memory(*args):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
+
+    monkeypatch.setattr(model, "analysis", no_memory)
+    with pytest.raises(MemoryError, match="130x100 image needs more memory"):
+        model.compress(photo)
+    monkeypatch.setattr(model, "synthesis", no_memory)
+    with pytest.raises(MemoryError, match="more memory"):
+        model.decompress(data)
+
+    def a_bug(*args):
+        raise RuntimeError("shape mismatch")
+
+    monkeypatch.setattr(model, "analysis", a_bug)
+    with pytest.raises(RuntimeError, match="shape mismatch"):  # other errors are not disguised
+        model.compress(photo)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import ClassVar, NamedTuple
 
@@ -76,6 +77,18 @@ class Codec(nn.Module):
     def decompress(self, data: bytes, max_pixels: int | None = fmt.MAX_PIXELS) -> torch.Tensor:
         raise NotImplementedError
 
+    @staticmethod
+    @contextlib.contextmanager
+    def _memory_guard(height: int, width: int):
+        """Turn torch's allocation failures into a ``MemoryError`` that names the image size and what to do."""
+        try:
+            yield
+        except (torch.OutOfMemoryError, RuntimeError) as err:
+            if not isinstance(err, torch.OutOfMemoryError) and "allocate" not in str(err):
+                raise
+            raise MemoryError(f"a {width}x{height} image needs more memory than this device has for this model: "
+                              "split it into parts and code each, or use a machine with more memory") from err
+
 
 class LearnedCodec(Codec):
     """x → analysis → y → round → ŷ → synthesis → x̂, with p(ŷ) from a per-channel :class:`FactorizedDensity`.
@@ -133,7 +146,8 @@ class LearnedCodec(Codec):
         x = self._check_image(x)
         h, w = x.shape[-2:]
         x_pad, _ = pad_to_multiple(x[None].to(self._device(), torch.float32), self.stride)
-        y_hat = torch.round(self.analysis(x_pad))
+        with self._memory_guard(h, w):
+            y_hat = torch.round(self.analysis(x_pad))
         c, lh, lw = y_hat.shape[1:]
         tables = self.density.tables()
         payload = encode(y_hat[0].reshape(c, -1).to(torch.int64).cpu().numpy(), tables)
@@ -149,5 +163,6 @@ class LearnedCodec(Codec):
         c, lh, lw = header.latent_shape
         symbols = decode(payload, tables, lh * lw)
         y_hat = torch.from_numpy(symbols).float().view(1, c, lh, lw).to(self._device())
-        x_hat = self.synthesis(y_hat)
+        with self._memory_guard(header.height, header.width):
+            x_hat = self.synthesis(y_hat)
         return crop(x_hat, (header.height, header.width))[0].clamp(0, 1).cpu()
