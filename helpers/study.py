@@ -128,13 +128,11 @@ def _reccnn(cfg: StudyConfig, evaluation: dict[str, torch.Tensor], models: dict 
 
 def _cae(cfg: StudyConfig, evaluation: dict[str, torch.Tensor], models: dict | None) -> list[dict]:
     from . import checkpoints
-    from .train import TrainConfig, train
+    from .train import LAMBDAS, TrainConfig, train
 
-    shipped = {}
-    for name in checkpoints.available():
-        m = checkpoints.load(name)
-        if name.startswith("cae-") and m.meta.get("lambda") in cfg.lmbdas:
-            shipped[m.meta["lambda"]] = name
+    # the shipping plan says which checkpoint holds which lambda
+    shipped = {lmbda: f"cae-{q}" for q, lmbda in LAMBDAS["cae"].items()
+               if lmbda in cfg.lmbdas and f"cae-{q}" in checkpoints.available()}
     missing = [lm for lm in cfg.lmbdas if lm not in shipped]
     if missing:
         raise FileNotFoundError(f"no shipped CAE checkpoint at lambda {missing}; shipped: {sorted(shipped)}")

@@ -166,25 +166,30 @@ class GenerativeCodec(Codec):
         x = tiles.reshape(th, tw, 3, s, s).permute(2, 0, 3, 1, 4).reshape(1, 3, th * s, tw * s)
         return crop(x, size)[0].clamp(0, 1).cpu()
 
+    def _mu(self, tiles: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+        """The encoder's means, 256 tiles at a time (memory stays bounded whatever the image size)."""
+        batches = tiles if isinstance(tiles, list) else list(tiles.split(256))
+        return torch.cat([self.encoder(b.to(self._device()))[0] for b in batches])
+
+    def _generate(self, z: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.generator(b) for b in z.to(self._device()).split(256)])
+
     @torch.no_grad()
     def encode_indices(self, x: torch.Tensor, bits: int | None = None) -> tuple[torch.Tensor, tuple[int, int]]:
         """(3, H, W) → the quantized latent, ``(D, tiles)`` int64 indices, and the tile grid."""
         tiles, grid = self._tiles(x)
-        mu = torch.cat([self.encoder(t)[0] for t in tiles.split(256)])
-        return quantize_latent(mu, bits or self.bits).T.cpu(), grid
+        return quantize_latent(self._mu(tiles), bits or self.bits).T.cpu(), grid
 
     @torch.no_grad()
     def decode_indices(self, k: torch.Tensor, bits: int, grid: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
-        z = dequantize_latent(k.T, bits).to(self._device())
-        return self._untile(torch.cat([self.generator(b) for b in z.split(256)]), grid, size)
+        return self._untile(self._generate(dequantize_latent(k.T, bits)), grid, size)
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, bits: int | None = None) -> torch.Tensor:
         """(3, H, W) → exactly what ``decompress(compress(x, bits))`` returns; ``bits=0``: μ unquantized."""
         if bits == 0:
             tiles, grid = self._tiles(x)
-            out = torch.cat([self.generator(self.encoder(t)[0]) for t in tiles.split(256)])
-            return self._untile(out, grid, tuple(x.shape[-2:]))
+            return self._untile(self._generate(self._mu(tiles)), grid, tuple(x.shape[-2:]))
         k, grid = self.encode_indices(x, bits)
         return self.decode_indices(k, bits or self.bits, grid, tuple(x.shape[-2:]))
 
@@ -194,9 +199,7 @@ class GenerativeCodec(Codec):
     def fit_tables(self, tiles: torch.Tensor | list[torch.Tensor]) -> None:
         """Count the :data:`MAX_BITS`-bit index of every latent dimension over training tiles (plus one, so no
         index is impossible): the entropy coder's model for every bit depth."""
-        batches = tiles if isinstance(tiles, list) else list(tiles.split(256))
-        mu = torch.cat([self.encoder(b.to(self._device()))[0] for b in batches])
-        k = quantize_latent(mu, MAX_BITS).cpu()
+        k = quantize_latent(self._mu(tiles), MAX_BITS).cpu()
         counts = torch.stack([torch.bincount(k[:, d], minlength=2**MAX_BITS) for d in range(self.latent_dim)])
         self.index_counts.copy_((counts + 1).to(torch.int32))
 
