@@ -1,17 +1,24 @@
-"""Rate-distortion of every shipped learned model and every classical codec (JPEG XL included when imagecodecs is
-installed), from real file bytes.
+"""Rate-distortion of every shipped learned model, the CompressAI peer and every classical codec (JPEG XL included
+when imagecodecs is installed), from real file bytes.
 
     python benchmarks/rd.py                                  # embedded test photos, plus cbsd68/mcmaster if present
     python benchmarks/rd.py --images default cbsd68 --out benchmarks/results
     python benchmarks/rd.py --images /path/to/photos --models factorized-q1 factorized-q2 --codecs JPEG WebP
+    python benchmarks/rd.py --peers                          # without the peer
 
 For each image set it writes, into ``--out``:
 
 * ``rd-SET.csv``: one row per (codec, setting, image): bytes, bpp, PSNR, SSIM, MS-SSIM, encode/decode seconds;
 * ``rd-SET.png``: PSNR and MS-SSIM (dB) against bpp;
-* ``rd-SET.md``: BD-rate tables against JPEG and against WebP, and the training budget of each learned model.
+* ``rd-SET.md``: BD-rate tables against JPEG and against WebP, and the training budget of each learned model;
+  with the peer, BD-rate ours vs theirs and the encode/decode speed ratio, from the same files of the same run.
 
-bpp is always ``8 * len(file) / pixels``. A set that a model was trained on is flagged in its report.
+The peer is CompressAI's bmshj2018-factorized (``helpers.models.peer``), trained by our trainer with our factorized
+model's data, steps and lambdas (``python -m helpers.train --plan peer``, into ``benchmarks/peers/``). It is
+included when those checkpoints exist and CompressAI is installed (``pip install 'nic-book[peers]'``).
+
+bpp is always ``8 * len(file) / pixels``. A set that a model was trained on is flagged in its report. Every learned
+checkpoint codes one small image before the sweep, so no timing includes loading weights or building tables.
 """
 
 from __future__ import annotations
@@ -32,16 +39,61 @@ from helpers import checkpoints  # noqa: E402
 from helpers.codec.api import GenerativeFamily, LearnedCodecFamily, load_model  # noqa: E402
 from helpers.codecs import classical_codecs, rd_sweep  # noqa: E402
 from helpers.data import DatasetUnavailable, load_images  # noqa: E402
+from helpers.models import compressai_available  # noqa: E402
 from helpers.rd import bd_rate_table, plot_rd, rd_curve  # noqa: E402
+from helpers.train import PEER  # noqa: E402
 
 ANCHORS = ("JPEG", "WebP")
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_set(source: str, codecs, fams, out: Path, quick: bool) -> str:
+def peer_checkpoints() -> list[str]:
+    """The peer plan's finished checkpoints (``benchmarks/peers/compressai-q*.pt``)."""
+    return [str(ROOT / c.export) for c in PEER if (ROOT / c.export).exists()]
+
+
+def warm_up(fams) -> None:
+    """Load every learned checkpoint and code one small image: timings then measure coding alone."""
+    x = torch.rand(3, 64, 64, generator=torch.Generator().manual_seed(0))
+    for fam in fams:
+        for setting in fam.settings:
+            fam.decompress(fam.compress(x, setting))
+
+
+def peer_report(rows: pd.DataFrame, curves: pd.DataFrame, peers, ours) -> list[str]:
+    """BD-rate of our families against the peer, their rate points side by side, and the speed ratio."""
+    peer = peers[0].name
+    lines = [f"## Against the peer: CompressAI bmshj2018-factorized (`{peer}`)", "",
+             "Trained by the same trainer with our factorized model's data, batches, steps and lambdas; coded by "
+             "CompressAI's own entropy bottleneck and rANS coder into the same `.nic` container (same header "
+             "bytes). Negative BD-rate: ours needs fewer bytes than the peer for the same quality.", ""]
+    compared = curves[curves.codec.isin([peer, *[f.name for f in ours]])]
+    if len(ours):
+        lines += [bd_rate_table(compared, anchor=peer).to_markdown(floatfmt=".1f"), ""]
+    # rate points side by side, where the two were trained at the same lambda
+    pts = compared.assign(point=compared.setting.map(lambda s: Path(str(s)).stem.rsplit("-", 1)[-1]),
+                          lmbda=compared.setting.map(lambda s: load_model(str(s)).meta.get("lambda")))
+    side = pts.pivot_table(index=["point", "lmbda"], columns="codec", values=["bpp", "psnr", "ms_ssim_db"])
+    side.columns = [f"{codec} {metric}" for metric, codec in side.columns]
+    side = side[sorted(side.columns, key=lambda c: (c.split(" ")[0] != peer, c))].rename_axis(["point", "λ"])
+    lines += [side.reset_index().to_markdown(index=False, floatfmt=".4g"), ""]
+    pixels = rows.groupby("codec").apply(lambda r: (8 * r.bytes / r.bpp).sum(), include_groups=False) / 1e6
+    speed = pd.DataFrame({"encode Mpixel/s": pixels / rows.groupby("codec").encode_s.sum(),
+                          "decode Mpixel/s": pixels / rows.groupby("codec").decode_s.sum()})
+    speed = speed.loc[[peer, *[f.name for f in ours]]]
+    ratio = speed / speed.loc[peer]
+    table = speed.join(ratio.add_suffix(" vs peer"))
+    lines += ["Speed over the same files in this run (sum of pixels / sum of seconds, one process; above 1: ours "
+              "is faster):", "", table.to_markdown(floatfmt=".2f"), ""]
+    return lines
+
+
+def run_set(source: str, codecs, fams, out: Path, quick: bool, peers=()) -> str:
     images = load_images(source)
     tag = Path(source).name if Path(source).is_dir() else source
     t0 = time.time()
-    rows = rd_sweep(images, codecs + fams, quick=quick)
+    warm_up([*fams, *peers])
+    rows = rd_sweep(images, codecs + fams + list(peers), quick=quick)
     rows.to_csv(out / f"rd-{tag}.csv", index=False)
     curves = rd_curve(rows)
 
@@ -57,7 +109,7 @@ def run_set(source: str, codecs, fams, out: Path, quick: bool) -> str:
     pixels = sum(x.shape[-1] * x.shape[-2] for x in images.values())
     lines = [f"# Rate-distortion on `{tag}` ({len(images)} images, {pixels / 1e6:.2f} Mpixels)", ""]
     same = {"default": "default-test"}.get(tag, tag)  # the embedded test photos are a split of their own
-    trained_on = sorted({n for f in fams for n in f.checkpoints
+    trained_on = sorted({Path(n).stem for f in [*fams, *peers] for n in f.checkpoints
                          if same in {s.strip() for s in str(load_model(n).meta.get("data", "")).split(",")}})
     if trained_on:
         lines += [f"**Not held out:** {', '.join(trained_on)} trained on this set; read its numbers as training fit.",
@@ -68,13 +120,15 @@ def run_set(source: str, codecs, fams, out: Path, quick: bool) -> str:
         if anchor in set(curves.codec):
             table = bd_rate_table(curves, anchor=anchor)
             lines += [f"## BD-rate against {anchor}", "", table.to_markdown(floatfmt=".1f"), ""]
-    learned = curves[curves.codec.isin([f.name for f in fams])]
+    if peers:
+        lines += peer_report(rows, curves, peers, [f for f in fams if isinstance(f, LearnedCodecFamily)])
+    learned = curves[curves.codec.isin([f.name for f in [*fams, *peers]])]
     if len(learned):
         lines += ["## Learned models: rate points", "",
                   learned[["codec", "setting", "bpp", "psnr", "ms_ssim_db", "encode_s", "decode_s"]]
                   .set_index("setting").to_markdown(floatfmt=".3f"), "",
                   "## Training budget (warm starts included)", "",
-                  checkpoints.budget(n for f in fams for n in f.checkpoints).to_markdown(floatfmt=".4g"),
+                  checkpoints.budget(n for f in [*fams, *peers] for n in f.checkpoints).to_markdown(floatfmt=".4g"),
                   ""]
     lines += [f"Measured in {time.time() - t0:.0f} s with torch {torch.__version__}, "
               f"{torch.get_num_threads()} threads; `python benchmarks/rd.py {' '.join(sys.argv[1:])}`.", ""]
@@ -89,6 +143,9 @@ def main(argv: list[str] | None = None) -> None:
                    help="image sets: default, cbsd68, mcmaster, kodak or folders (absent shared sets are skipped)")
     p.add_argument("--models", nargs="*", default=None, help="learned checkpoints (default: every shipped one)")
     p.add_argument("--codecs", nargs="*", default=None, help="classical codecs (default: JPEG, JPEG 2000, WebP, AVIF, and JPEG XL if installed)")
+    p.add_argument("--peers", nargs="*", default=None,
+                   help="the peer's checkpoints (default: benchmarks/peers/compressai-q*.pt when they exist and "
+                        "CompressAI is installed; --peers alone: no peer)")
     p.add_argument("--quick", action="store_true", help="the classical codecs' shorter quick sweeps")
     p.add_argument("--out", default="benchmarks/results")
     args = p.parse_args(argv)
@@ -99,9 +156,15 @@ def main(argv: list[str] | None = None) -> None:
             else LearnedCodecFamily.shipped() + GenerativeFamily.shipped())
     if not fams:
         print("no shipped learned models: measuring the classical codecs only", file=sys.stderr)
+    peers = []
+    names = peer_checkpoints() if args.peers is None else args.peers
+    if names and not compressai_available():
+        print("CompressAI is not installed (pip install 'nic-book[peers]'): no peer", file=sys.stderr)
+    elif names:
+        peers = LearnedCodecFamily.group(names)
     for source in args.images:
         try:
-            print(run_set(source, codecs, fams, out, args.quick))
+            print(run_set(source, codecs, fams, out, args.quick, peers))
         except DatasetUnavailable as err:
             print(f"skipping {source}: {err}", file=sys.stderr)
 

@@ -1,17 +1,24 @@
 """Encode and decode speed (megapixels per second), peak memory and training speed, on this machine's CPU.
 
-    python benchmarks/speed.py                       # every shipped model + the four classical codecs
+    python benchmarks/speed.py                       # every shipped model + the four classical codecs (+ the peer)
     python benchmarks/speed.py --threads 1 --repeats 5 --out benchmarks/results
+    python benchmarks/speed.py --large factorized-q3 cae-q3    # + a 4000x3000 photo, in tiles and whole
 
 Each codec is measured in a fresh process on the embedded test photos (plus a 1024x1024 mosaic of them, to see
 how speed scales with size): one warm-up round trip, then the median of ``--repeats`` timed ones. Peak memory is
 that process's peak resident set size, next to the same figure for a process that only imported the package
 (the baseline every learned codec pays once). Results go to ``speed.csv`` and ``speed.md`` in ``--out``.
+
+The CompressAI peer's checkpoints (``benchmarks/peers/``, see ``benchmarks/rd.py``) are measured too when they exist
+and CompressAI is installed. ``--large`` codes one 4000x3000 photo (an embedded photo upscaled) with each named
+model twice, once as shipped (transforms in tiles above 4 Mpixels) and once computed whole, and reports time, peak
+memory and whether the two files are the same bytes.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -24,6 +31,8 @@ from pathlib import Path
 
 CLASSICAL_SETTINGS = {"JPEG": 75, "JPEG 2000": 24, "WebP": 75, "AVIF": 60}
 TRAIN_BATCH, TRAIN_PATCH = 8, 128
+LARGE = (3000, 4000)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _peak_mb() -> float:
@@ -50,28 +59,42 @@ def measure_one(kind: str, name: str, repeats: int) -> dict:
         import helpers.codec  # noqa: F401
 
         return {"peak_mb": _peak_mb()}
-    if kind == "train":
+    if kind == "train":  # the trainer's own step (helpers.train.fit), aux step included for the peer
         from helpers.data import default_images, random_patches
-        from helpers.losses import rd_loss
         from helpers.models import ARCHITECTURES
-        from helpers.train import CAE_CONFIG, FP_CONFIG
+        from helpers.train import CAE_CONFIG, FP_CONFIG, TrainConfig, _optimizers, fit
 
-        conf = FP_CONFIG if name == "FactorizedPrior" else CAE_CONFIG
+        conf = CAE_CONFIG if name == "ConvAutoencoder" else FP_CONFIG
         model = ARCHITECTURES[name](**conf).train()
-        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+        opts, _ = _optimizers(TrainConfig(arch=name), model, "cpu")
         x = random_patches(list(default_images("train").values()), TRAIN_BATCH, TRAIN_PATCH,
                            torch.Generator().manual_seed(0))
-        times = []
-        for i in range(repeats + 2):
-            t0 = time.perf_counter()
-            out = model(x)
-            loss = rd_loss(x, out.x_hat, out.likelihoods, 0.013)["loss"]
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            if i >= 2:
-                times.append(time.perf_counter() - t0)
+        stamps = []
+        fit(model, lambda s: x, opts["model"], start=0, steps=repeats + 3, lmbda=0.013, lr_at=lambda s: 1e-4,
+            on_step=lambda s, parts: stamps.append(time.perf_counter()), aux_optimizer=opts.get("aux"))
+        times = [b - a for a, b in zip(stamps[1:], stamps[2:])]  # the first two steps warm up
         return {"steps_per_s": 1 / statistics.median(times), "peak_mb": _peak_mb()}
+    if kind in ("large", "large-whole"):
+        import torch.nn.functional as F
+
+        from helpers.codec.api import load_model
+        from helpers.data import default_images
+        from helpers.metrics import psnr
+        from helpers.models.base import Codec
+
+        model = load_model(name)
+        if kind == "large-whole":
+            Codec.tile_above = 10**15
+        x = F.interpolate(default_images("test")["coffee"][None], size=LARGE, mode="bilinear",
+                          align_corners=False)[0].clamp(0, 1)
+        before = _peak_mb()
+        t0 = time.perf_counter()
+        data = model.compress(x)
+        t1 = time.perf_counter()
+        x_hat = model.decompress(data)
+        t2 = time.perf_counter()
+        return {"encode_s": t1 - t0, "decode_s": t2 - t1, "bytes": len(data), "psnr": float(psnr(x, x_hat)),
+                "sha1": hashlib.sha1(data).hexdigest(), "peak_mb": _peak_mb(), "before_mb": before}
 
     from helpers.codec.api import load_model
     from helpers.codecs import CLASSICAL
@@ -114,6 +137,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--models", nargs="*", default=None, help="learned checkpoints (default: every shipped one)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=1, help="torch/OpenMP threads per measurement (default 1)")
+    p.add_argument("--large", nargs="*", default=None, metavar="MODEL",
+                   help=f"also code a {LARGE[1]}x{LARGE[0]} photo with these models (--large alone: factorized-q3, "
+                        "cae-q3, generative and the peer's q3 when present), in tiles and whole")
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--one", nargs=2, metavar=("KIND", "NAME"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -127,9 +153,15 @@ def main(argv: list[str] | None = None) -> None:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    from helpers.models import compressai_available
+    from helpers.train import PEER, PEER_DIR
+
+    peers = [c.export for c in PEER if c.export.startswith(PEER_DIR) and (ROOT / c.export).exists()]
+    peers = peers if compressai_available() else []
     base = _child("baseline", "-", 1, args.threads)["peak_mb"]
     rows = []
     jobs = [("classical", n) for n in CLASSICAL_SETTINGS] + [("learned", n) for n in (args.models or list_models())]
+    jobs += [("learned", p) for p in peers if args.models is None]
     for kind, name in jobs:
         res = _child(kind, name, args.repeats, args.threads)
         for image, r in res["images"].items():
@@ -143,7 +175,8 @@ def main(argv: list[str] | None = None) -> None:
         peak_mb=("peak_mb", "max"), above_import_mb=("above_import_mb", "max"))
     mosaic = df[df.image == "mosaic-1024"].set_index("codec")[["encode_mp_s", "decode_mp_s"]]
     table = photos.reset_index("kind").join(mosaic.add_suffix(" 1024x1024"))
-    train = {a: _child("train", a, args.repeats, args.threads) for a in ("FactorizedPrior", "ConvAutoencoder")}
+    archs = ["FactorizedPrior", "ConvAutoencoder"] + (["CompressAIFactorized"] if compressai_available() else [])
+    train = {a: _child("train", a, args.repeats, args.threads) for a in archs}
     cpu = platform.processor() or platform.machine()
     lines = [
         f"# Speed on the CPU ({os.cpu_count()} cores, {cpu}), {args.threads} thread(s)", "",
@@ -153,8 +186,24 @@ def main(argv: list[str] | None = None) -> None:
         table.to_markdown(floatfmt=".2f"), "",
         f"Training (batch {TRAIN_BATCH} x {TRAIN_PATCH}x{TRAIN_PATCH}, Adam, the shipped configurations):", "",
         *[f"- {a}: {r['steps_per_s']:.2f} steps/s, peak {r['peak_mb']:.0f} MB" for a, r in train.items()], "",
-        f"`python benchmarks/speed.py {' '.join(sys.argv[1:])}`", "",
     ]
+    if args.large is not None:
+        names = args.large or ["factorized-q3", "cae-q3", "generative", *[p for p in peers if p.endswith("-q3.pt")]]
+        large = []
+        for name in names:
+            tiles, whole = (_child(kind, name, 1, args.threads) for kind in ("large", "large-whole"))
+            large.append({"model": Path(name).stem, "encode s": tiles["encode_s"], "decode s": tiles["decode_s"],
+                          "peak MB": tiles["peak_mb"], "above image MB": tiles["peak_mb"] - tiles["before_mb"],
+                          "whole: encode s": whole["encode_s"], "whole: decode s": whole["decode_s"],
+                          "whole: above image MB": whole["peak_mb"] - whole["before_mb"],
+                          "same bytes": tiles["sha1"] == whole["sha1"],
+                          "bpp": 8 * tiles["bytes"] / (LARGE[0] * LARGE[1]), "PSNR": tiles["psnr"]})
+            print(f"{name}: large done", file=sys.stderr)
+        lines += [f"A {LARGE[1]}x{LARGE[0]} photo (12 Mpixels; `coffee` upscaled), one round trip: as shipped "
+                  "(transforms in tiles of 1024x1024 pixels plus their margin, above 4 Mpixels) and computed whole. "
+                  "'above image MB': peak RSS above the process before coding (with the image loaded).", "",
+                  pd.DataFrame(large).set_index("model").to_markdown(floatfmt=".2f"), ""]
+    lines += [f"`python benchmarks/speed.py {' '.join(sys.argv[1:])}`", ""]
     (out / "speed.md").write_text("\n".join(lines))
     print("\n".join(lines))
 

@@ -41,6 +41,7 @@ __all__ = ["SHIPPED", "STAGES", "TrainConfig", "fit", "fit_encoder", "fit_gan", 
 #: What a run optimises: "rd" for the codecs with a learned prior; the generative codec trains its DCGAN ("gan"),
 #: then its encoder against the frozen generator ("encoder"), optionally both together ("joint").
 STAGES = ("rd", "gan", "encoder", "joint")
+AUX_LR = 1e-3  # the CompressAI peer's quantile optimizer (CompressAI's examples/train.py)
 
 
 @dataclass
@@ -71,10 +72,14 @@ class TrainConfig:
 
 
 def fit(model, sample, optimizer, *, start: int, steps: int, lmbda: float, lr_at, on_step=None,
-        distortion: str = "l2") -> None:
+        distortion: str = "l2", aux_optimizer=None) -> None:
     """The plain loop: draw a batch, compute ``lambda * 255^2 * MSE + bpp`` (or another distortion, see
-    :func:`helpers.losses.rd_loss`), step. ``on_step`` may stop it."""
+    :func:`helpers.losses.rd_loss`), step. ``on_step`` may stop it. A model with an ``aux_loss`` (the CompressAI
+    peer) also takes one step of ``aux_optimizer`` on it, as CompressAI's own training script does."""
     model.train()
+    core = getattr(model, "module", model)  # under DistributedDataParallel
+    # clip what this optimizer steps: the aux gradients of the previous step must not count in the norm
+    params = [p for group in optimizer.param_groups for p in group["params"]]
     for step in range(start, steps):
         _set_lr([optimizer], lr_at(step))
         x = sample(step)
@@ -82,8 +87,14 @@ def fit(model, sample, optimizer, *, start: int, steps: int, lmbda: float, lr_at
         parts = rd_loss(x, out.x_hat, out.likelihoods, lmbda, distortion)
         optimizer.zero_grad(set_to_none=True)
         parts["loss"].backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
+        if aux_optimizer is not None:
+            aux = core.aux_loss()
+            aux_optimizer.zero_grad(set_to_none=True)
+            aux.backward()
+            aux_optimizer.step()
+            parts["aux_loss"] = aux
         if on_step is not None and on_step(step + 1, {k: float(v.detach()) for k, v in parts.items()}) is False:
             return
 
@@ -187,6 +198,11 @@ def _optimizers(cfg: TrainConfig, model: Codec, device) -> tuple[dict, torch.nn.
         d = Discriminator(model.config["channels"], model.size).to(device)
         return {"generator": torch.optim.Adam(model.generator.parameters(), lr=cfg.lr, betas=(0.5, 0.999)),
                 "discriminator": torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=(0.5, 0.999))}, d
+    if hasattr(model, "aux_parameters"):  # CompressAI's split: quantiles on their own optimizer, lr 1e-3
+        aux = {id(p) for p in model.aux_parameters()}
+        main = [p for p in model.parameters() if id(p) not in aux]
+        return {"model": torch.optim.Adam(main, lr=cfg.lr),
+                "aux": torch.optim.Adam(model.aux_parameters(), lr=AUX_LR)}, None
     params = model.encoder.parameters() if cfg.stage == "encoder" else model.parameters()
     return {"model": torch.optim.Adam(params, lr=cfg.lr)}, None
 
@@ -285,7 +301,7 @@ def train(cfg: TrainConfig, command: str = "") -> Codec:
 
     if step < cfg.steps and cfg.stage == "rd":
         fit(net, sample, optimizers["model"], start=step, steps=cfg.steps, lmbda=cfg.lmbda, lr_at=lr_at,
-            on_step=on_step, distortion=cfg.distortion)
+            on_step=on_step, distortion=cfg.distortion, aux_optimizer=optimizers.get("aux"))
     elif step < cfg.steps and cfg.stage == "gan":
         fit_gan(model, discriminator, sample, (optimizers["generator"], optimizers["discriminator"]), start=step,
                 steps=cfg.steps, lr_at=lr_at, on_step=on_step)
@@ -363,16 +379,22 @@ TUNE_STEPS = {"factorized": 3000, "cae": 4000}
 STATE_DIR = "train_state"  # committed, so a later session resumes where this one stopped
 
 
+def _rate_points(short: str, arch: str, conf: dict, lambdas: dict, steps: int, export_dir: str) -> list[TrainConfig]:
+    """A base run at BASE_LMBDA, then one fine-tune from it per rate point."""
+    base = f"{STATE_DIR}/{short}-base/final.pt"
+    plan = [TrainConfig(arch=arch, model_config=conf, lmbda=BASE_LMBDA, steps=BASE_STEPS, lr=2e-4,
+                        run_dir=f"{STATE_DIR}/{short}-base", export=base, name=f"{short}-base")]
+    for q, lmbda in lambdas.items():
+        plan.append(TrainConfig(arch=arch, model_config=conf, lmbda=lmbda, steps=steps, lr=1e-4,
+                                run_dir=f"{STATE_DIR}/{short}-{q}", export=f"{export_dir}/{short}-{q}.pt",
+                                name=f"{short}-{q}", init_from=base, pca_at=-1.0))
+    return plan
+
+
 def _shipped() -> list[TrainConfig]:
     plan = []
     for short, arch, conf in [("factorized", "FactorizedPrior", FP_CONFIG), ("cae", "ConvAutoencoder", CAE_CONFIG)]:
-        base = f"{STATE_DIR}/{short}-base/final.pt"
-        plan.append(TrainConfig(arch=arch, model_config=conf, lmbda=BASE_LMBDA, steps=BASE_STEPS, lr=2e-4,
-                                run_dir=f"{STATE_DIR}/{short}-base", export=base, name=f"{short}-base"))
-        for q, lmbda in LAMBDAS[short].items():
-            plan.append(TrainConfig(arch=arch, model_config=conf, lmbda=lmbda, steps=TUNE_STEPS[short], lr=1e-4,
-                                    run_dir=f"{STATE_DIR}/{short}-{q}", export=f"helpers/weights/{short}-{q}.pt",
-                                    name=f"{short}-{q}", init_from=base, pca_at=-1.0))
+        plan += _rate_points(short, arch, conf, LAMBDAS[short], TUNE_STEPS[short], "helpers/weights")
     # the generative codec (Santurkar et al. 2018): a DCGAN on 32x32 tiles, then its encoder with G frozen
     gan = f"{STATE_DIR}/generative-gan/final.pt"
     plan.append(TrainConfig(arch="GenerativeCodec", model_config=GEN_CONFIG, stage="gan", steps=GAN_STEPS,
@@ -396,11 +418,18 @@ GAN_STEPS = 8000
 ENCODER_STEPS = 6000
 QUANT_STEPS = 3000  # quantization-aware fine-tune of the encoder
 SHIPPED = _shipped()
+#: The peer (benchmarks, not shipped in the package): CompressAI's bmshj2018-factorized at our factorized model's
+#: size, trained exactly as our factorized checkpoints were (data, batches, steps, lambdas, learning rates).
+PEER_DIR = "benchmarks/peers"
+PEER = _rate_points("compressai", "CompressAIFactorized", FP_CONFIG, LAMBDAS["factorized"],
+                    TUNE_STEPS["factorized"], PEER_DIR)
+PLANS = {"shipped": SHIPPED, "peer": PEER}
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m helpers.train", description=__doc__.split("\n\n")[0])
-    p.add_argument("--plan", choices=["shipped"], help="run every shipped checkpoint's training, in order")
+    p.add_argument("--plan", choices=list(PLANS), help="run every run of a plan, in order: the shipped "
+                   "checkpoints, or the CompressAI peer's (needs [peers])")
     p.add_argument("--only", default="", help="with --plan: comma-separated run names (e.g. factorized-base)")
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
@@ -419,7 +448,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.plan:
         only = {s for s in args.only.split(",") if s}
         t0 = time.time()
-        for cfg in SHIPPED:
+        for cfg in PLANS[args.plan]:
             if only and Path(cfg.run_dir).name not in only:
                 continue
             if Path(cfg.export).exists():

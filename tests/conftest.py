@@ -39,6 +39,20 @@ def tiny_checkpoint(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_peer(tmp_path_factory):
+    """The CompressAI peer at the tiny fixture's size, trained the same way (skips without CompressAI)."""
+    pytest.importorskip("compressai", reason="the peer needs CompressAI: pip install '.[peers]'")
+    from helpers.train import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("tiny-peer")
+    cfg = TrainConfig(arch="CompressAIFactorized", model_config={"channels": 16, "latent_channels": 24}, steps=60,
+                      batch_size=4, patch_size=64, lr=1e-3, data="default-train", run_dir=str(root / "run"),
+                      export=str(root / "tinypeer-q1.pt"), name="tinypeer-q1", save_every_s=1e9)
+    train(cfg, command="pytest fixture")
+    return root / "tinypeer-q1.pt"
+
+
+@pytest.fixture(scope="session")
 def built_book():
     """The README's main job, once per session: every chapter executed, ``-W`` turning any warning into a failure.
     Returns the finished build and its HTML folder (``_build/test-book``; CI keeps it and the screenshots)."""

@@ -39,3 +39,27 @@ def test_speed_benchmark_measures_every_codec(tiny_checkpoint, tmp_path):
     assert "mosaic-1024" in set(rows.image)
     report = (tmp_path / "speed.md").read_text()
     assert "steps/s" in report and "FactorizedPrior" in report and "ConvAutoencoder" in report
+
+
+def test_rd_benchmark_compares_against_the_peer(tiny_checkpoint, tiny_peer, tmp_path):
+    """The same run codes the same photos with ours and the CompressAI peer: BD-rate ours vs theirs, the rate points
+    side by side and the speed ratio."""
+    _run("benchmarks/rd.py", "--images", "default", "--codecs", "JPEG", "--quick", "--models", str(tiny_checkpoint),
+         "--peers", str(tiny_peer), "--out", str(tmp_path))
+    rows = pd.read_csv(tmp_path / "rd-default.csv")
+    assert set(rows.codec) == {"JPEG", "tiny", "tinypeer"}
+    peer_rows = rows[rows.codec == "tinypeer"]
+    assert len(peer_rows) == 3 and (peer_rows.bytes > 0).all() and (peer_rows.psnr > 5).all()  # 60 steps
+    report = (tmp_path / "rd-default.md").read_text()
+    assert "## Against the peer: CompressAI bmshj2018-factorized (`tinypeer`)" in report
+    speed = report.split("Speed over the same files")[1]
+    assert "encode Mpixel/s vs peer" in speed and "decode Mpixel/s vs peer" in speed
+    ratio_row = [line for line in speed.splitlines() if line.startswith("| tiny ")][0]
+    ratios = [float(v) for v in ratio_row.strip("|").split("|")[1:]]
+    assert len(ratios) == 4 and all(0 < r < 1000 for r in ratios)
+
+
+def test_rd_benchmark_skips_the_peer_when_told(tiny_checkpoint, tmp_path):
+    _run("benchmarks/rd.py", "--images", "default", "--codecs", "JPEG", "--quick", "--models", str(tiny_checkpoint),
+         "--peers", "--out", str(tmp_path))
+    assert "Against the peer" not in (tmp_path / "rd-default.md").read_text()

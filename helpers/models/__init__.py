@@ -1,15 +1,19 @@
 """Codecs that write ``.nic`` files: Ballé's factorized-prior model, Cheng's convolutional autoencoder and Santurkar's
-generative codec (DCGAN generator as decoder), all on one :class:`Codec` base; and a restoration network for decoded images."""
+generative codec (DCGAN generator as decoder), all on one :class:`Codec` base; CompressAI's bmshj2018-factorized as
+a peer to measure them against; and a restoration network for decoded images."""
 
-from .base import Codec, LearnedCodec, Output
+from .base import Codec, LearnedCodec, Output, tiled
 from .cae import ConvAutoencoder
 from .dcgan import Discriminator, Encoder, GenerativeCodec, GenerativeOutput, Generator
 from .factorized_prior import FactorizedPrior
+from .peer import CompressAIFactorized, compressai_available
 from .restoration import RecCNN
 
 #: Class for each file-format model id (helpers.codec.format.MODEL_IDS holds the names).
 ARCHITECTURES: dict[str, type[Codec]] = {"FactorizedPrior": FactorizedPrior, "ConvAutoencoder": ConvAutoencoder,
-                                         "GenerativeCodec": GenerativeCodec}
+                                         "GenerativeCodec": GenerativeCodec,
+                                         "CompressAIFactorized": CompressAIFactorized}  # the peer: needs [peers]
 
-__all__ = ["ARCHITECTURES", "Codec", "ConvAutoencoder", "Discriminator", "Encoder", "FactorizedPrior",
-           "GenerativeCodec", "GenerativeOutput", "Generator", "LearnedCodec", "Output", "RecCNN"]
+__all__ = ["ARCHITECTURES", "Codec", "CompressAIFactorized", "ConvAutoencoder", "Discriminator", "Encoder",
+           "FactorizedPrior", "GenerativeCodec", "GenerativeOutput", "Generator", "LearnedCodec", "Output", "RecCNN",
+           "compressai_available", "tiled"]

@@ -13,7 +13,7 @@ from ..codec import format as fmt
 from ..data import crop, pad_to_multiple
 from ..entropy import FactorizedDensity, decode, encode
 
-__all__ = ["Codec", "LearnedCodec", "Output"]
+__all__ = ["Codec", "LearnedCodec", "Output", "tiled"]
 
 
 class Output(NamedTuple):
@@ -22,15 +22,54 @@ class Output(NamedTuple):
     y: torch.Tensor  # the latent before quantization
 
 
+def tiled(fn, x: torch.Tensor, unit_in: int, unit_out: int, tile: int, margin: int) -> torch.Tensor:
+    """``fn`` applied to ``x`` in overlapping tiles, stitched: the same result as ``fn(x)`` (up to float rounding)
+    in a fraction of the memory, for a fully convolutional ``fn`` whose reach is at most ``margin`` grid units.
+
+    Sizes are in grid units (latent positions): ``x`` is ``(1, C, H * unit_in, W * unit_in)`` and ``fn`` maps
+    ``h x w`` units of input to ``h x w`` units of output of ``unit_out`` pixels each. Each tile of ``tile x tile``
+    units is computed with ``margin`` units of real neighbours around it (zero padding only at the image's own
+    border, as in the whole computation), and only its centre is kept.
+    """
+    gh, gw = x.shape[-2] // unit_in, x.shape[-1] // unit_in
+    out = None
+    for i0 in range(0, gh, tile):
+        for j0 in range(0, gw, tile):
+            i1, j1 = min(i0 + tile, gh), min(j0 + tile, gw)
+            a0, b0, a1, b1 = max(i0 - margin, 0), max(j0 - margin, 0), min(i1 + margin, gh), min(j1 + margin, gw)
+            y = fn(x[..., a0 * unit_in:a1 * unit_in, b0 * unit_in:b1 * unit_in])
+            if out is None:
+                out = y.new_empty(*y.shape[:-2], gh * unit_out, gw * unit_out)
+            out[..., i0 * unit_out:i1 * unit_out, j0 * unit_out:j1 * unit_out] = \
+                y[..., (i0 - a0) * unit_out:(i1 - a0) * unit_out, (j0 - b0) * unit_out:(j1 - b0) * unit_out]
+    return out
+
+
 class Codec(nn.Module):
     """What every model that writes ``.nic`` files shares: a name, the file checks, ``compress``/``decompress``.
 
     Subclasses set ``model_id``, ``stride`` (pixels per latent position) and ``latent_channels``.
+
+    Images above ``tile_above`` pixels go through the transforms in tiles of ``tile_pixels`` (plus
+    ``tile_margin`` latent positions of context on each side): a 4000x3000 photo then needs about as much memory
+    as a 1-megapixel one, and the bitstream is the same format (tiling is how the transform is computed, not what
+    is stored). Smaller images are computed whole.
     """
 
     model_id: ClassVar[int]
     stride: int
     latent_channels: int
+    tile_pixels: ClassVar[int] = 1024
+    tile_above: ClassVar[int] = 2048 * 2048
+    tile_margin: int = 4  # latent positions; subclasses with a wider reach set more (a test checks each)
+
+    def _transform(self, fn, x: torch.Tensor, encode: bool) -> torch.Tensor:
+        """``fn`` (analysis when ``encode``, else synthesis) on a whole padded image, in tiles when it is large."""
+        pixels = x.shape[-2] * x.shape[-1] * (1 if encode else self.stride**2)
+        if pixels <= self.tile_above:
+            return fn(x)
+        units = (self.stride, 1) if encode else (1, self.stride)
+        return tiled(fn, x, *units, tile=max(1, self.tile_pixels // self.stride), margin=self.tile_margin)
 
     def __init__(self):
         super().__init__()
@@ -135,8 +174,9 @@ class LearnedCodec(Codec):
         """``(3, H, W)`` -> what the decoder makes of it, with the latent rounded (exactly what ``compress`` then
         ``decompress`` return) or left continuous: their gap is what quantization costs, the rest is the transform."""
         x_pad, size = pad_to_multiple(x[None].to(self._device(), torch.float32), self.stride)
-        y = self.analysis(x_pad)
-        return crop(self.synthesis(torch.round(y) if rounded else y), size)[0].clamp(0, 1).cpu()
+        y = self._transform(self.analysis, x_pad, encode=True)
+        x_hat = self._transform(self.synthesis, torch.round(y) if rounded else y, encode=False)
+        return crop(x_hat, size)[0].clamp(0, 1).cpu()
 
     # -- real bytes ----------------------------------------------------------------------------------------------
 
@@ -147,7 +187,7 @@ class LearnedCodec(Codec):
         h, w = x.shape[-2:]
         x_pad, _ = pad_to_multiple(x[None].to(self._device(), torch.float32), self.stride)
         with self._memory_guard(h, w):
-            y_hat = torch.round(self.analysis(x_pad))
+            y_hat = torch.round(self._transform(self.analysis, x_pad, encode=True))
         c, lh, lw = y_hat.shape[1:]
         tables = self.density.tables()
         payload = encode(y_hat[0].reshape(c, -1).to(torch.int64).cpu().numpy(), tables)
@@ -164,5 +204,5 @@ class LearnedCodec(Codec):
         symbols = decode(payload, tables, lh * lw)
         y_hat = torch.from_numpy(symbols).float().view(1, c, lh, lw).to(self._device())
         with self._memory_guard(header.height, header.width):
-            x_hat = self.synthesis(y_hat)
+            x_hat = self._transform(self.synthesis, y_hat, encode=False)
         return crop(x_hat, (header.height, header.width))[0].clamp(0, 1).cpu()

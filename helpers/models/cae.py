@@ -28,6 +28,9 @@ class ConvAutoencoder(LearnedCodec):
         self.config = {"channels": channels, "latent_channels": latent_channels, "blocks": blocks,
                        "downsamplings": downsamplings}
         self.stride = 2**downsamplings
+        # reach in latent positions, for tiled coding: ~2 for the strided convolutions, 2 per residual block and
+        # 1 per 3x3 convolution on each side of the latent (a test compares tiled and whole transforms)
+        self.tile_margin = 2 * blocks + 4
         n, m = channels, latent_channels
         enc = [conv(3, n // 2), nn.PReLU(n // 2), conv(n // 2, n), nn.PReLU(n)]  # H/4
         for _ in range(downsamplings - 2):

@@ -1,0 +1,167 @@
+"""A peer to measure ours against: CompressAI's ``bmshj2018-factorized`` (its ``FactorizedPrior``), unchanged.
+
+CompressAI (Bégaint et al. 2020) is the reference PyTorch implementation of Ballé et al.'s models. This wrapper
+changes nothing in its network, its entropy bottleneck or its rANS coder; it only lets the same tools handle it:
+
+- ``forward`` returns our :class:`~helpers.models.base.Output`, so :mod:`helpers.train` trains it with the same
+  loss, data, steps and lambdas as ours. Its entropy bottleneck's quantiles are trained as CompressAI's own
+  ``examples/train.py`` does, by a second ("aux") optimizer on :meth:`aux_loss` (see ``aux_parameters``);
+- ``compress``/``decompress`` write CompressAI's own bitstream inside the same ``.nic`` container as ours (model
+  id 4), so the header costs the same bytes and every file check (CRC, size limit, weights) applies.
+
+Install it with ``pip install "nic-book[peers]"``. CompressAI 1.2 pins ``numpy<2``, so pip installs numpy 1.26
+with it. Importing CompressAI also imports torchvision and torch_geometric (its point-cloud models), about four
+seconds: it is imported when a peer is built, never by ``import helpers``. torchvision must match torch (the pair
+in the README): PyPI's torchvision beside a CPU-only torch fails with "operator torchvision::nms does not exist".
+"""
+
+from __future__ import annotations
+
+import zlib
+
+import torch
+
+from ..codec import format as fmt
+from ..data import crop, pad_to_multiple
+from .base import Codec, Output
+
+__all__ = ["CompressAIFactorized", "compressai_available"]
+
+_CDF_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length")
+
+
+def compressai_available() -> bool:
+    """Whether the optional peer can be built here."""
+    try:
+        import compressai  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _compressai_models():
+    try:
+        import warnings
+
+        with warnings.catch_warnings():  # CompressAI 1.2.8 still calls torch.jit.script at import
+            warnings.simplefilter("ignore", FutureWarning)
+            from compressai import models
+    except ImportError as err:
+        raise ImportError(
+            f"the peer codec needs CompressAI: pip install 'nic-book[peers]' (or pip install compressai): {err}"
+        ) from err
+    return models
+
+
+class CompressAIFactorized(Codec):
+    """CompressAI's ``FactorizedPrior(N, M)`` (bmshj2018-factorized) behind our trainer, file format and tools.
+
+    ``channels``/``latent_channels`` are N/M; the defaults match our shipped :class:`FactorizedPrior`
+    (``helpers.train.FP_CONFIG``), so the two differ only in their implementation: the peer's decoder trains on
+    noisy latents and decodes around the learned medians, ours trains on rounded ones (straight-through).
+    """
+
+    model_id = 4
+    stride = 16
+
+    def __init__(self, channels: int = 96, latent_channels: int = 128):
+        super().__init__()
+        self.config = {"channels": channels, "latent_channels": latent_channels}
+        self.latent_channels = latent_channels
+        self.net = _compressai_models().FactorizedPrior(channels, latent_channels)
+        self._tables_ready = False
+
+    # -- training ------------------------------------------------------------------------------------------------
+
+    def forward(self, x: torch.Tensor) -> Output:
+        # CompressAI's FactorizedPrior.forward line for line (a test checks it), keeping y for our Output
+        y = self.net.g_a(x)
+        y_hat, likelihoods = self.net.entropy_bottleneck(y)
+        return Output(self.net.g_s(y_hat), likelihoods, y)
+
+    def train(self, mode: bool = True):
+        self._tables_ready = False  # weights may change: rebuild the coder's tables before the next file
+        return super().train(mode)
+
+    def aux_parameters(self) -> list[torch.nn.Parameter]:
+        """The entropy bottleneck's quantiles: CompressAI trains them with their own optimizer on ``aux_loss``."""
+        return [p for n, p in self.net.named_parameters() if n.endswith(".quantiles")]
+
+    def aux_loss(self) -> torch.Tensor:
+        return self.net.aux_loss()
+
+    def analysis(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.g_a(x)
+
+    def synthesis(self, y_hat: torch.Tensor) -> torch.Tensor:
+        return self.net.g_s(y_hat)
+
+    # -- checkpoints: CompressAI's tables are buffers whose size depends on the weights ----------------------------
+
+    def state_dict(self, *args, **kwargs):
+        state = super().state_dict(*args, **kwargs)
+        return {k: v for k, v in state.items() if k.rsplit(".", 1)[-1] not in _CDF_BUFFERS}
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        state = {k: v for k, v in state_dict.items() if k.rsplit(".", 1)[-1] not in _CDF_BUFFERS}
+        missing, unexpected = super().load_state_dict(state, strict=False, assign=assign)
+        missing = [k for k in missing if k.rsplit(".", 1)[-1] not in _CDF_BUFFERS]
+        if strict and (missing or unexpected):
+            raise RuntimeError(f"state dict does not fit {type(self).__name__}: missing {missing}, "
+                               f"unexpected {unexpected}")
+        self._tables_ready = False
+        return torch.nn.modules.module._IncompatibleKeys(missing, unexpected)
+
+    def _tables(self) -> int:
+        """Build CompressAI's integer CDF tables from the weights (its ``update``) once; their CRC32 fingerprints
+        the file, as the tables of our models do."""
+        eb = self.net.entropy_bottleneck
+        if not self._tables_ready:
+            self.net.update(force=True)
+            self._tables_ready = True
+        crc = 0
+        for name in _CDF_BUFFERS:
+            crc = zlib.crc32(getattr(eb, name).to(torch.int32).cpu().numpy().tobytes(), crc)
+        return crc
+
+    # -- real bytes --------------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, rounded: bool = True) -> torch.Tensor:
+        """``(3, H, W)`` -> what the decoder makes of it (rounded around the medians, as the coder does)."""
+        x_pad, size = pad_to_multiple(x[None].to(self._device(), torch.float32), self.stride)
+        y = self._transform(self.net.g_a, x_pad, encode=True)
+        if rounded:
+            y = self.net.entropy_bottleneck.quantize(y, "dequantize", self.net.entropy_bottleneck._get_medians())
+        return crop(self._transform(self.net.g_s, y, encode=False), size)[0].clamp(0, 1).cpu()
+
+    @torch.no_grad()
+    def compress(self, x: torch.Tensor) -> bytes:
+        """One ``(3, H, W)`` image in [0, 1] -> a ``.nic`` file holding CompressAI's bitstream."""
+        x = self._check_image(x)
+        h, w = x.shape[-2:]
+        fingerprint = self._tables()
+        x_pad, _ = pad_to_multiple(x[None].to(self._device(), torch.float32), self.stride)
+        with self._memory_guard(h, w):  # FactorizedPrior.compress, with g_a in tiles on large images
+            y = self._transform(self.net.g_a, x_pad, encode=True)
+            (payload,), (lh, lw) = self.net.entropy_bottleneck.compress(y), y.shape[-2:]
+        header = fmt.Header(self.model_id, self.name, h, w, (self.latent_channels, lh, lw), fingerprint)
+        return fmt.pack(header, payload)
+
+    @torch.no_grad()
+    def decompress(self, data: bytes, max_pixels: int | None = fmt.MAX_PIXELS) -> torch.Tensor:
+        """The bytes of a ``.nic`` file written by these weights -> ``(3, H, W)`` in [0, 1]."""
+        header, payload = self._unpack(data, max_pixels, self._tables())
+        _, lh, lw = header.latent_shape
+        if not payload:
+            raise fmt.FormatError("empty payload")
+        # CompressAI's rANS decoder reads its input without bounds checks. Our CRC keeps damaged files away from
+        # it, but a forged file (valid CRC) could make it read past the payload; zeros after the payload, which a
+        # valid stream never reaches, keep such reads inside our buffer (a few reads per symbol at most)
+        padded = payload + bytes(8 * self.latent_channels * lh * lw + 1024)
+        with self._memory_guard(header.height, header.width):  # FactorizedPrior.decompress, g_s tiled if large
+            y_hat = self.net.entropy_bottleneck.decompress([padded], (lh, lw))
+            x_hat = self._transform(self.net.g_s, y_hat, encode=False)
+        if not torch.isfinite(x_hat).all():
+            raise fmt.FormatError("the payload decodes to non-finite values: a damaged or forged file")
+        return crop(x_hat, (header.height, header.width))[0].clamp(0, 1).cpu()
