@@ -173,3 +173,19 @@ def test_without_compressai_the_error_says_what_to_install(monkeypatch):
     with pytest.raises(ImportError, match=r"nic-book\[peers\]"):
         CompressAIFactorized()
     assert FactorizedPrior(8, 8)  # our models never need it
+
+
+def test_a_compressai_that_fails_to_import_is_an_import_error_with_the_fix(monkeypatch):
+    """PyPI's torchvision beside a CPU-only torch makes CompressAI's import raise a RuntimeError."""
+    import types
+
+    class Broken(types.ModuleType):
+        def __getattr__(self, name):
+            raise RuntimeError("operator torchvision::nms does not exist")
+
+    monkeypatch.setitem(sys.modules, "compressai", Broken("compressai"))
+    with pytest.raises(ImportError, match="torchvision built for this torch"):
+        CompressAIFactorized()
+    from helpers.models import compressai_available
+
+    assert not compressai_available()

@@ -33,7 +33,7 @@ _CDF_BUFFERS = ("_quantized_cdf", "_offset", "_cdf_length")
 def compressai_available() -> bool:
     """Whether the optional peer can be built here."""
     try:
-        import compressai  # noqa: F401
+        _compressai_models()
     except ImportError:
         return False
     return True
@@ -50,6 +50,9 @@ def _compressai_models():
         raise ImportError(
             f"the peer codec needs CompressAI: pip install 'nic-book[peers]' (or pip install compressai): {err}"
         ) from err
+    except RuntimeError as err:  # e.g. PyPI's torchvision beside a CPU-only torch
+        raise ImportError(f"CompressAI is installed but does not import ({err}); it needs a torchvision built for "
+                          "this torch: pip install torch==2.14.1 torchvision==0.29.1") from err
     return models
 
 
