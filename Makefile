@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # torch and torchvision are pinned as a pair: a CPU-only torch wheel breaks PyPI's torchvision (see README).
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install book book-full full test test-fast sync clean
+.PHONY: install book book-full full test test-fast sync peer clean
 
 install: $(STAMP)
 
@@ -56,6 +56,13 @@ test-fast: install
 ## after editing a chapter's .md: rewrite its paired, output-free .ipynb
 sync: install
 	$(BIN)/jupytext --sync book/*.md
+
+## the CompressAI peer: train it exactly as our factorized checkpoints (resumable, ~4.5 CPU hours on one thread;
+## PEER_THREADS=2 takes both cores), then measure ours against it (benchmarks/results/rd-*.md)
+PEER_THREADS ?= 1
+peer: install
+	$(BIN)/python -m helpers.train --plan peer --threads $(PEER_THREADS)
+	$(BIN)/python benchmarks/rd.py
 
 clean:
 	rm -rf _build
