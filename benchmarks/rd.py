@@ -48,8 +48,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def peer_checkpoints() -> list[str]:
-    """The peer plan's finished checkpoints (``benchmarks/peers/compressai-q*.pt``)."""
-    return [str(ROOT / c.export) for c in PEER if (ROOT / c.export).exists()]
+    """The peer plan's finished checkpoints (``benchmarks/peers/compressai-q*.pt``), relative to here if inside."""
+    paths = [ROOT / c.export for c in PEER if (ROOT / c.export).exists()]
+    return [str(p.relative_to(Path.cwd()) if p.is_relative_to(Path.cwd()) else p) for p in paths]
 
 
 def warm_up(fams) -> None:
