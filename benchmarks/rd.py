@@ -41,7 +41,7 @@ from helpers.codecs import classical_codecs, rd_sweep  # noqa: E402
 from helpers.data import DatasetUnavailable, load_images  # noqa: E402
 from helpers.models import compressai_available  # noqa: E402
 from helpers.rd import bd_rate_table, plot_rd, rd_curve  # noqa: E402
-from helpers.train import PEER  # noqa: E402
+from helpers.train import PEER, PEER_DIR  # noqa: E402
 
 ANCHORS = ("JPEG", "WebP")
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def peer_checkpoints() -> list[str]:
     """The peer plan's finished checkpoints (``benchmarks/peers/compressai-q*.pt``), relative to here if inside."""
-    paths = [ROOT / c.export for c in PEER if (ROOT / c.export).exists()]
+    paths = [ROOT / c.export for c in PEER if c.export.startswith(PEER_DIR) and (ROOT / c.export).exists()]
     return [str(p.relative_to(Path.cwd()) if p.is_relative_to(Path.cwd()) else p) for p in paths]
 
 
