@@ -15,6 +15,7 @@ from helpers.codec import FormatError, api  # noqa: E402
 from helpers.codec import format as fmt  # noqa: E402
 from helpers.data import default_images  # noqa: E402
 from helpers.models import CompressAIFactorized, FactorizedPrior  # noqa: E402
+from conftest import damaged_files  # noqa: E402
 from helpers.train import FP_CONFIG, PEER, SHIPPED, TrainConfig, _optimizers, fit, train  # noqa: E402
 
 
@@ -80,17 +81,7 @@ def test_a_checkpoint_of_another_architecture_is_refused_clearly(tiny_checkpoint
 
 
 def test_damaged_files_fail_with_value_errors(peer, photo):
-    data = peer.compress(photo)
-    rng = np.random.default_rng(0)
-    for i in range(1200):
-        if i % 3 == 0:
-            bad = rng.bytes(int(rng.integers(0, 200)))
-        elif i % 3 == 1:
-            bad = data[: int(rng.integers(0, len(data)))]
-        else:
-            arr = bytearray(data)
-            arr[int(rng.integers(0, len(arr)))] ^= 1 << int(rng.integers(0, 8))
-            bad = bytes(arr)
+    for bad in damaged_files(peer.compress(photo), 1200):
         with pytest.raises(ValueError):
             peer.decompress(bad)
 
