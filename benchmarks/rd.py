@@ -11,7 +11,11 @@ For each image set it writes, into ``--out``:
 * ``rd-SET.csv``: one row per (codec, setting, image): bytes, bpp, PSNR, SSIM, MS-SSIM, encode/decode seconds;
 * ``rd-SET.png``: PSNR and MS-SSIM (dB) against bpp;
 * ``rd-SET.md``: BD-rate tables against JPEG and against WebP, and the training budget of each learned model;
-  with the peer, BD-rate ours vs theirs and the encode/decode speed ratio, from the same files of the same run.
+  with the peer, BD-rate ours vs theirs and the encode/decode speed ratio, from the same files of the same run;
+* ``summary.md``: every ``rd-*.csv`` in ``--out`` in one table (BD-rate against JPEG per set, ours against the peer).
+  When ``--out`` is the committed ``benchmarks/results``, the same text replaces the block between the
+  ``<!-- rd-summary -->`` markers of README.md, so its "How good is it?" never drifts from the measurements.
+  ``--summary-only`` rebuilds both from the CSVs already there, without measuring anything.
 
 The peer is CompressAI's bmshj2018-factorized (``helpers.models.peer``), trained by our trainer with our factorized
 model's data, steps and lambdas (``python -m helpers.train --plan peer``, into ``benchmarks/peers/``). It is
@@ -24,8 +28,10 @@ checkpoint codes one small image before the sweep, so no timing includes loading
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -45,6 +51,23 @@ from helpers.train import PEER, PEER_DIR  # noqa: E402
 
 ANCHORS = ("JPEG", "WebP")
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+README = ROOT / "README.md"
+BEGIN, END = "<!-- rd-summary:begin", "<!-- rd-summary:end -->"
+OURS = "factorized"  # the family the peer is the same architecture as
+PEER_NAME = Path(PEER[-1].export).stem.rsplit("-", 1)[0]  # "compressai"
+#: the rows of the summary, in this order (codecs not named here follow, sorted); the anchor itself is left out
+LABELS = {
+    "factorized": "factorized prior (Ballé et al. 2018), ours",
+    "cae": "CAE (Cheng et al. 2018), ours",
+    "generative": "generative (Santurkar et al. 2018), ours",
+    PEER_NAME: "CompressAI bmshj2018-factorized, the peer (same size, data, steps, λ)",
+    "WebP": "WebP",
+    "JPEG 2000": "JPEG 2000",
+    "AVIF": "AVIF",
+    "JPEG XL": "JPEG XL (libjxl via imagecodecs)",
+}
+SET_ORDER = ("default", "cbsd68", "mcmaster")
 
 
 def peer_checkpoints() -> list[str]:
@@ -59,6 +82,22 @@ def warm_up(fams) -> None:
     for fam in fams:
         for setting in fam.settings:
             fam.decompress(fam.compress(x, setting))
+
+
+def trained_on(tag: str, names) -> list[str]:
+    """The checkpoints among ``names`` whose training data included the image set ``tag``."""
+    same = {"default": "default-test"}.get(tag, tag)  # the embedded test photos are a split of their own
+    return sorted({Path(str(n)).stem for n in names
+                   if same in {s.strip() for s in str(load_model(str(n)).meta.get("data", "")).split(",")}})
+
+
+def speed_table(rows: pd.DataFrame, codecs) -> pd.DataFrame:
+    """Encode/decode Mpixel/s of ``codecs`` over all their rows: sum of pixels / sum of seconds."""
+    rows = rows[rows.codec.isin(codecs)]
+    pixels = rows.groupby("codec").apply(lambda r: (8 * r.bytes / r.bpp).sum(), include_groups=False) / 1e6
+    speed = pd.DataFrame({"encode Mpixel/s": pixels / rows.groupby("codec").encode_s.sum(),
+                          "decode Mpixel/s": pixels / rows.groupby("codec").decode_s.sum()})
+    return speed.loc[list(codecs)]
 
 
 def peer_report(rows: pd.DataFrame, curves: pd.DataFrame, peers, ours) -> list[str]:
@@ -78,10 +117,7 @@ def peer_report(rows: pd.DataFrame, curves: pd.DataFrame, peers, ours) -> list[s
     side.columns = [f"{codec} {metric}" for metric, codec in side.columns]
     side = side[sorted(side.columns, key=lambda c: (c.split(" ")[0] != peer, c))].rename_axis(["point", "λ"])
     lines += [side.reset_index().to_markdown(index=False, floatfmt=".4g"), ""]
-    pixels = rows.groupby("codec").apply(lambda r: (8 * r.bytes / r.bpp).sum(), include_groups=False) / 1e6
-    speed = pd.DataFrame({"encode Mpixel/s": pixels / rows.groupby("codec").encode_s.sum(),
-                          "decode Mpixel/s": pixels / rows.groupby("codec").decode_s.sum()})
-    speed = speed.loc[[peer, *[f.name for f in ours]]]
+    speed = speed_table(rows, [peer, *[f.name for f in ours]])
     ratio = speed / speed.loc[peer]
     table = speed.join(ratio.add_suffix(" vs peer"))
     lines += ["Speed over the same files in this run (sum of pixels / sum of seconds, one process; above 1: ours "
@@ -109,12 +145,9 @@ def run_set(source: str, codecs, fams, out: Path, quick: bool, peers=()) -> str:
 
     pixels = sum(x.shape[-1] * x.shape[-2] for x in images.values())
     lines = [f"# Rate-distortion on `{tag}` ({len(images)} images, {pixels / 1e6:.2f} Mpixels)", ""]
-    same = {"default": "default-test"}.get(tag, tag)  # the embedded test photos are a split of their own
-    trained_on = sorted({Path(n).stem for f in [*fams, *peers] for n in f.checkpoints
-                         if same in {s.strip() for s in str(load_model(n).meta.get("data", "")).split(",")}})
-    if trained_on:
-        lines += [f"**Not held out:** {', '.join(trained_on)} trained on this set; read its numbers as training fit.",
-                  ""]
+    fit = trained_on(tag, [n for f in [*fams, *peers] for n in f.checkpoints])
+    if fit:
+        lines += [f"**Not held out:** {', '.join(fit)} trained on this set; read its numbers as training fit.", ""]
     lines += ["bpp from file bytes; PSNR on 8-bit RGB; BD-rate: cubic fit over the shared quality range "
               "(negative = fewer bytes than the anchor for the same quality).", ""]
     for anchor in ANCHORS:
@@ -135,7 +168,84 @@ def run_set(source: str, codecs, fams, out: Path, quick: bool, peers=()) -> str:
               f"{torch.get_num_threads()} threads; `python benchmarks/rd.py {' '.join(sys.argv[1:])}`.", ""]
     report = "\n".join(lines)
     (out / f"rd-{tag}.md").write_text(report)
+    meta = {"images": len(images), "mpixels": round(pixels / 1e6, 3), "quick": quick, "trained_on": fit,
+            "command": f"python benchmarks/rd.py {' '.join(sys.argv[1:])}".strip(), "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "seconds": round(time.time() - t0)}
+    (out / f"rd-{tag}.json").write_text(json.dumps(meta, indent=1) + "\n")
     return report
+
+
+def _percent(v: float) -> str:
+    return "no overlap" if pd.isna(v) else f"{v:+.1f} %"
+
+
+def summary(out: Path, link: str = "") -> str:
+    """One markdown text from every ``rd-SET.csv`` (and its ``.json``) in ``out``: BD-rate against JPEG on each
+    set, ours against the peer, and the RD plots (``link`` prefixes their file names). Nothing is measured."""
+    tags = sorted((p.stem[3:] for p in out.glob("rd-*.csv")),
+                  key=lambda t: (SET_ORDER.index(t) if t in SET_ORDER else len(SET_ORDER), t))
+    if not tags:
+        raise FileNotFoundError(f"no rd-*.csv in {out}: run benchmarks/rd.py first")
+    table, vs_peer, notes = {}, [], {}
+    for tag in tags:
+        rows = pd.read_csv(out / f"rd-{tag}.csv")
+        meta = json.loads((out / f"rd-{tag}.json").read_text()) if (out / f"rd-{tag}.json").exists() else {}
+        head = f"{tag} ({meta['images']})" if "images" in meta else tag
+        if meta.get("trained_on"):
+            head += " †"
+            notes["†"] = "† the learned models trained on this set: training fit, not held out."
+        if meta.get("quick"):
+            head += " ‡"
+            notes["‡"] = "‡ the classical codecs' shorter `--quick` sweeps."
+        curves = rd_curve(rows)
+        if "JPEG" in set(curves.codec):
+            with warnings.catch_warnings():  # a curve with no overlap is written as such below
+                warnings.simplefilter("ignore", UserWarning)
+                bd = bd_rate_table(curves, anchor="JPEG")
+            for codec, r in bd.drop(index="JPEG").iterrows():
+                table.setdefault(codec, {})[f"{head} PSNR"] = _percent(r.iloc[0])
+                table.setdefault(codec, {})[f"{head} MS-SSIM"] = _percent(r.iloc[1])
+        if {OURS, PEER_NAME} <= set(curves.codec):
+            bd = bd_rate_table(curves[curves.codec.isin([OURS, PEER_NAME])], anchor=PEER_NAME).loc[OURS]
+            speed = speed_table(rows, [OURS, PEER_NAME])
+            ratio = speed.loc[OURS] / speed.loc[PEER_NAME]
+            vs_peer.append({"set": head, "BD-rate PSNR": _percent(bd.iloc[0]), "BD-rate MS-SSIM": _percent(bd.iloc[1]),
+                            "encode speed, ours / peer": f"{ratio.iloc[0]:.2f}",
+                            "decode speed, ours / peer": f"{ratio.iloc[1]:.2f}"})
+    order = [c for c in LABELS if c in table] + sorted(c for c in table if c not in LABELS)
+    frame = pd.DataFrame(table).T.loc[order].fillna("not measured")
+    frame.index = [LABELS.get(c, c) for c in frame.index]
+    lines = ["BD-rate against Pillow's JPEG (`optimize=True`, 4:2:0), from real file bytes, PSNR and MS-SSIM (dB) on "
+             "8-bit RGB. Negative: fewer bytes than JPEG for the same quality. Sets: the embedded test photos "
+             "(`default`), CBSD68 and McMaster (`../shared/data`), image counts in brackets.", "",
+             frame.rename_axis("codec").to_markdown(), ""]
+    lines += [" ".join([*notes.values(), "'no overlap': the curve shares no quality range with JPEG's."]), ""]
+    if vs_peer:
+        lines += ["Ours (`factorized`) against the peer (`compressai`): BD-rate with the peer as anchor (negative: ours "
+                  "needs fewer bytes), and speed over the same files in the same run (above 1: ours is faster).", "",
+                  pd.DataFrame(vs_peer).to_markdown(index=False), ""]
+    for tag in tags:
+        if (out / f"rd-{tag}.png").exists():
+            lines += [f"![Rate-distortion on {tag}]({link}rd-{tag}.png)", ""]
+    return "\n".join(lines)
+
+
+def write_summary(out: Path, readme: Path | None) -> str:
+    """Write ``out/summary.md``; with ``readme``, also replace the text between its ``rd-summary`` markers."""
+    text = summary(out)
+    (out / "summary.md").write_text("# Rate-distortion: every set\n\n" + text)
+    if readme is not None:
+        update_readme(readme, summary(out, link=f"{out.resolve().relative_to(readme.resolve().parent)}/"))
+    return text
+
+
+def update_readme(readme: Path, text: str) -> None:
+    s = readme.read_text()
+    i, j = s.find(BEGIN), s.find(END)
+    if i < 0 or j < i:
+        raise SystemExit(f"{readme} has no '{BEGIN} ... -->' / '{END}' block to write the summary into")
+    block = f"{BEGIN} (written by `python benchmarks/rd.py` from benchmarks/results; edits here are lost) -->\n"
+    readme.write_text(s[:i] + block + text + s[j:])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -149,9 +259,15 @@ def main(argv: list[str] | None = None) -> None:
                         "CompressAI is installed; --peers alone: no peer)")
     p.add_argument("--quick", action="store_true", help="the classical codecs' shorter quick sweeps")
     p.add_argument("--out", default="benchmarks/results")
+    p.add_argument("--summary-only", action="store_true",
+                   help="measure nothing: rebuild summary.md (and the README block) from the rd-*.csv in --out")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    readme = README if out.resolve() == RESULTS else None  # only the committed results speak for the README
+    if args.summary_only:
+        print(write_summary(out, readme))
+        return
     codecs = classical_codecs(args.codecs or "all")  # JPEG XL too, where imagecodecs is installed
     fams = (LearnedCodecFamily.group(args.models) if args.models
             else LearnedCodecFamily.shipped() + GenerativeFamily.shipped())
@@ -168,6 +284,7 @@ def main(argv: list[str] | None = None) -> None:
             print(run_set(source, codecs, fams, out, args.quick, peers))
         except DatasetUnavailable as err:
             print(f"skipping {source}: {err}", file=sys.stderr)
+    print(write_summary(out, readme))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """The benchmark scripts run end to end on small inputs and write what they promise (numbers: benchmarks/results)."""
 
+import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from helpers.data import default_images
 
@@ -29,6 +32,42 @@ def test_rd_benchmark_writes_csv_plot_and_bd_tables(tiny_checkpoint, tmp_path):
     assert "## BD-rate against JPEG" in report and "## BD-rate against WebP" in report
     assert "Training budget" in report and "tiny-fp" in report
     assert report in out
+    meta = json.loads((tmp_path / "rd-default.json").read_text())
+    assert meta["images"] == 3 and meta["quick"] is True and meta["trained_on"] == []
+    summary = (tmp_path / "summary.md").read_text()  # every set in --out in one table; README untouched
+    webp = [line for line in summary.splitlines() if line.startswith("| WebP ")][0]
+    assert "default (3) ‡ PSNR" in summary and webp.count(" %") == 2 and "| tiny " in summary
+    assert "](rd-default.png)" in summary
+
+
+def _rd_module():
+    spec = importlib.util.spec_from_file_location("rd_benchmark", ROOT / "benchmarks" / "rd.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_shows_what_the_committed_results_measure():
+    """The README's 'How good is it?' block is rd.py's summary of benchmarks/results, not a hand-copied table."""
+    rd = _rd_module()
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index(rd.BEGIN):readme.index(rd.END)]
+    block = block.split("-->\n", 1)[1]
+    assert block == rd.summary(rd.RESULTS, link="benchmarks/results/"), \
+        "README.md is stale: run python benchmarks/rd.py --summary-only"
+    assert "factorized prior" in block and "AVIF" in block
+
+
+def test_a_readme_without_the_block_is_a_clear_error(tmp_path):
+    rd = _rd_module()
+    readme = tmp_path / "README.md"
+    readme.write_text("# no block here\n")
+    with pytest.raises(SystemExit, match="rd-summary"):
+        rd.update_readme(readme, "table")
+    readme.write_text(f"before\n{rd.BEGIN} -->\nold\n{rd.END}\nafter\n")
+    rd.update_readme(readme, "new\n")
+    assert readme.read_text().startswith("before\n<!-- rd-summary:begin") and "new\n<!-- rd-summary:end -->\nafter" in \
+        readme.read_text() and "old" not in readme.read_text()
 
 
 def test_speed_benchmark_measures_every_codec(tiny_checkpoint, tmp_path):
