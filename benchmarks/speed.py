@@ -1,6 +1,6 @@
 """Encode and decode speed (megapixels per second), peak memory and training speed, on this machine's CPU.
 
-    python benchmarks/speed.py                       # every shipped model + the four classical codecs (+ the peer)
+    python benchmarks/speed.py                       # every shipped model + the classical codecs (+ the peer)
     python benchmarks/speed.py --threads 1 --repeats 5 --out benchmarks/results
     python benchmarks/speed.py --large factorized-q3 cae-q3    # + a 4000x3000 photo, in tiles and whole
 
@@ -9,7 +9,8 @@ how speed scales with size): one warm-up round trip, then the median of ``--repe
 that process's peak resident set size, next to the same figure for a process that only imported the package
 (the baseline every learned codec pays once). Results go to ``speed.csv`` and ``speed.md`` in ``--out``.
 
-The CompressAI peer's checkpoints (``benchmarks/peers/``, see ``benchmarks/rd.py``) are measured too when they exist
+JPEG XL is measured too where imagecodecs is installed (``pip install 'nic-book[jxl]'``). The CompressAI peer's
+checkpoints (``benchmarks/peers/``, see ``benchmarks/rd.py``) are measured too when they exist
 and CompressAI is installed. ``--large`` codes one 4000x3000 photo (an embedded photo upscaled) with each named
 model twice, once as shipped (transforms in tiles above 4 Mpixels) and once computed whole, and reports time, peak
 memory and whether the two files are the same bytes.
@@ -29,7 +30,8 @@ import sys
 import time
 from pathlib import Path
 
-CLASSICAL_SETTINGS = {"JPEG": 75, "JPEG 2000": 24, "WebP": 75, "AVIF": 60}
+#: one mid-quality setting per classical codec (JPEG XL's is its Butteraugli distance; 1.5 sits near JPEG at 75)
+CLASSICAL_SETTINGS = {"JPEG": 75, "JPEG 2000": 24, "WebP": 75, "AVIF": 60, "JPEG XL": 1.5}
 TRAIN_BATCH, TRAIN_PATCH = 8, 128
 LARGE = (3000, 4000)
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,10 +99,10 @@ def measure_one(kind: str, name: str, repeats: int) -> dict:
                 "sha1": hashlib.sha1(data).hexdigest(), "peak_mb": _peak_mb(), "before_mb": before}
 
     from helpers.codec.api import load_model
-    from helpers.codecs import CLASSICAL
+    from helpers.codecs import classical_codecs
 
     if kind == "classical":
-        codec, setting = CLASSICAL[name], CLASSICAL_SETTINGS[name]
+        codec, setting = classical_codecs([name])[0], CLASSICAL_SETTINGS[name]
         enc, dec = (lambda x: codec.compress(x, setting)), codec.decompress
     else:
         model = load_model(name)
@@ -160,7 +162,10 @@ def main(argv: list[str] | None = None) -> None:
     peers = peers if compressai_available() else []
     base = _child("baseline", "-", 1, args.threads)["peak_mb"]
     rows = []
-    jobs = [("classical", n) for n in CLASSICAL_SETTINGS] + [("learned", n) for n in (args.models or list_models())]
+    from helpers.codecs import OPTIONAL
+
+    classical = [n for n in CLASSICAL_SETTINGS if n not in OPTIONAL or OPTIONAL[n].available()]
+    jobs = [("classical", n) for n in classical] + [("learned", n) for n in (args.models or list_models())]
     jobs += [("learned", p) for p in peers if args.models is None]
     for kind, name in jobs:
         res = _child(kind, name, args.repeats, args.threads)
@@ -181,7 +186,7 @@ def main(argv: list[str] | None = None) -> None:
     lines = [
         f"# Speed on the CPU ({os.cpu_count()} cores, {cpu}), {args.threads} thread(s)", "",
         "Median over the embedded test photos (0.26-0.27 Mpixels) and, separately, a 1024x1024 mosaic; "
-        f"classical settings {CLASSICAL_SETTINGS}. Peak memory is the measuring process's peak RSS, and that "
+        f"classical settings { {n: CLASSICAL_SETTINGS[n] for n in classical} }. Peak memory is the measuring process's peak RSS, and that "
         f"peak above a process that only imports the package ({base:.0f} MB, mostly torch).", "",
         table.to_markdown(floatfmt=".2f"), "",
         f"Training (batch {TRAIN_BATCH} x {TRAIN_PATCH}x{TRAIN_PATCH}, Adam, the shipped configurations):", "",

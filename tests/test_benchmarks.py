@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from helpers.codecs import OPTIONAL
 from helpers.data import default_images
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,7 +74,8 @@ def test_a_readme_without_the_block_is_a_clear_error(tmp_path):
 def test_speed_benchmark_measures_every_codec(tiny_checkpoint, tmp_path):
     _run("benchmarks/speed.py", "--models", str(tiny_checkpoint), "--repeats", "1", "--out", str(tmp_path))
     rows = pd.read_csv(tmp_path / "speed.csv")
-    assert set(rows.codec) == {"JPEG", "JPEG 2000", "WebP", "AVIF", "tiny-fp"}
+    jxl = {"JPEG XL"} if OPTIONAL["JPEG XL"].available() else set()
+    assert set(rows.codec) == {"JPEG", "JPEG 2000", "WebP", "AVIF", "tiny-fp"} | jxl
     assert (rows.encode_mp_s > 0).all() and (rows.decode_mp_s > 0).all() and (rows.peak_mb > 100).all()
     assert "mosaic-1024" in set(rows.image)
     report = (tmp_path / "speed.md").read_text()
