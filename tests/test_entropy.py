@@ -100,3 +100,31 @@ def test_corrupt_streams_raise(fitted_tables):
 def test_quantize_pmf():
     counts = _quantize_pmf(np.array([0.5, 0.25, 0.25, 0.0]), 1 << 8)
     assert counts.sum() == 256 and counts.min() >= 1 and counts[0] > counts[1]
+
+
+def test_tables_are_built_once_per_state_of_the_weights():
+    """Coding reuses the tables until a weight changes in any way; then they are rebuilt, never stale."""
+    d = FactorizedDensity(4)
+    first = d.tables()
+    assert d.tables() is first  # cached
+    with pytest.raises(ValueError):
+        first.freqs[0][0] = 1  # shared by later calls: read-only
+    saved = {k: v.clone() for k, v in d.state_dict().items()}
+    fingerprints = {first.fingerprint()}
+
+    with torch.no_grad():
+        d.matrices[0].add_(0.5)  # an in-place edit
+    edited = d.tables()
+    assert edited is not first and edited.fingerprint() == d._build_tables(1e-6, 16, 4096).fingerprint()
+    fingerprints.add(edited.fingerprint())
+
+    opt = torch.optim.SGD(d.parameters(), lr=1.0)  # an optimizer step
+    d(torch.randn(1, 4, 8, 8)).log().sum().backward()
+    opt.step()
+    stepped = d.tables()
+    assert stepped.fingerprint() == d._build_tables(1e-6, 16, 4096).fingerprint()
+    fingerprints.add(stepped.fingerprint())
+    assert len(fingerprints) == 3
+
+    d.load_state_dict(saved)  # back to the first weights
+    assert d.tables().fingerprint() == first.fingerprint()
