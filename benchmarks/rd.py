@@ -49,11 +49,14 @@ from helpers.models import compressai_available  # noqa: E402
 from helpers.rd import bd_rate_table, plot_rd, rd_curve  # noqa: E402
 from helpers.train import PEER, PEER_DIR  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from readme_block import write_block  # noqa: E402
+
 ANCHORS = ("JPEG", "WebP")
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 README = ROOT / "README.md"
-BEGIN, END = "<!-- rd-summary:begin", "<!-- rd-summary:end -->"
+README_KEY = "rd-summary"
 OURS = "factorized"  # the family the peer is the same architecture as
 PEER_NAME = Path(PEER[-1].export).stem.rsplit("-", 1)[0]  # "compressai"
 #: the rows of the summary, in this order (codecs not named here follow, sorted); the anchor itself is left out
@@ -114,6 +117,7 @@ def peer_report(rows: pd.DataFrame, curves: pd.DataFrame, peers, ours) -> list[s
     pts = compared.assign(point=compared.setting.map(lambda s: Path(str(s)).stem.rsplit("-", 1)[-1]),
                           lmbda=compared.setting.map(lambda s: load_model(str(s)).meta.get("lambda")))
     side = pts.pivot_table(index=["point", "lmbda"], columns="codec", values=["bpp", "psnr", "ms_ssim_db"])
+    side = side[side.xs(peer, axis=1, level="codec").notna().all(axis=1)].dropna(axis=1)  # the peer's lambdas only
     side.columns = [f"{codec} {metric}" for metric, codec in side.columns]
     side = side[sorted(side.columns, key=lambda c: (c.split(" ")[0] != peer, c))].rename_axis(["point", "λ"])
     lines += [side.reset_index().to_markdown(index=False, floatfmt=".4g"), ""]
@@ -235,17 +239,9 @@ def write_summary(out: Path, readme: Path | None) -> str:
     text = summary(out)
     (out / "summary.md").write_text("# Rate-distortion: every set\n\n" + text)
     if readme is not None:
-        update_readme(readme, summary(out, link=f"{out.resolve().relative_to(readme.resolve().parent)}/"))
+        write_block(readme, README_KEY, summary(out, link=f"{out.resolve().relative_to(readme.resolve().parent)}/"),
+                    "python benchmarks/rd.py")
     return text
-
-
-def update_readme(readme: Path, text: str) -> None:
-    s = readme.read_text()
-    i, j = s.find(BEGIN), s.find(END)
-    if i < 0 or j < i:
-        raise SystemExit(f"{readme} has no '{BEGIN} ... -->' / '{END}' block to write the summary into")
-    block = f"{BEGIN} (written by `python benchmarks/rd.py` from benchmarks/results; edits here are lost) -->\n"
-    readme.write_text(s[:i] + block + text + s[j:])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,6 +14,9 @@ checkpoints (``benchmarks/peers/``, see ``benchmarks/rd.py``) are measured too w
 and CompressAI is installed. ``--large`` codes one 4000x3000 photo (an embedded photo upscaled) with each named
 model twice, once as shipped (transforms in tiles above 4 Mpixels) and once computed whole, and reports time, peak
 memory and whether the two files are the same bytes.
+
+Everything measured also goes to ``speed.json``; when ``--out`` is the committed ``benchmarks/results``, a summary
+table replaces the ``<!-- speed-summary -->`` block of README.md (``--summary-only`` rebuilds it from the JSON).
 """
 
 from __future__ import annotations
@@ -32,9 +35,12 @@ from pathlib import Path
 
 #: one mid-quality setting per classical codec (JPEG XL's is its Butteraugli distance; 1.5 sits near JPEG at 75)
 CLASSICAL_SETTINGS = {"JPEG": 75, "JPEG 2000": 24, "WebP": 75, "AVIF": 60, "JPEG XL": 1.5}
+SETTING_NAMES = {"JPEG": "quality", "JPEG 2000": "ratio", "WebP": "quality", "AVIF": "quality", "JPEG XL": "distance"}
 TRAIN_BATCH, TRAIN_PATCH = 8, 128
 LARGE = (3000, 4000)
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+README_KEY = "speed-summary"
 
 
 def _peak_mb() -> float:
@@ -144,9 +150,21 @@ def main(argv: list[str] | None = None) -> None:
                         "cae-q3, generative and the peer's q3 when present), in tiles and whole")
     p.add_argument("--out", default="benchmarks/results")
     p.add_argument("--one", nargs=2, metavar=("KIND", "NAME"), help=argparse.SUPPRESS)
+    p.add_argument("--summary-only", action="store_true",
+                   help="measure nothing: rebuild the README block from speed.json in --out")
     args = p.parse_args(argv)
     if args.one:
         print(json.dumps(measure_one(*args.one, args.repeats)))
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from readme_block import write_block
+
+    readme = ROOT / "README.md" if Path(args.out).resolve() == RESULTS else None
+    if args.summary_only:
+        text = summary(json.loads((Path(args.out) / "speed.json").read_text()))
+        if readme:
+            write_block(readme, README_KEY, text, "python benchmarks/speed.py")
+        print(text)
         return
 
     import pandas as pd
@@ -208,9 +226,55 @@ def main(argv: list[str] | None = None) -> None:
                   "(transforms in tiles of 1024x1024 pixels plus their margin, above 4 Mpixels) and computed whole. "
                   "'above image MB': peak RSS above the process before coding (with the image loaded).", "",
                   pd.DataFrame(large).set_index("model").to_markdown(floatfmt=".2f"), ""]
-    lines += [f"`python benchmarks/speed.py {' '.join(sys.argv[1:])}`", ""]
+    command = f"python benchmarks/speed.py {' '.join(sys.argv[1:])}".strip()
+    lines += [f"`{command}`", ""]
     (out / "speed.md").write_text("\n".join(lines))
     print("\n".join(lines))
+    results = {"cpu": f"{os.cpu_count()} cores, {cpu}", "threads": args.threads, "command": command,
+               "settings": {n: CLASSICAL_SETTINGS[n] for n in classical}, "import_mb": base,
+               "codecs": table.reset_index().to_dict(orient="records"), "train": train,
+               "large": large if args.large is not None else []}
+    (out / "speed.json").write_text(json.dumps(results, indent=1) + "\n")
+    if readme:
+        write_block(readme, README_KEY, summary(results), "python benchmarks/speed.py")
+
+
+def _range(values, num=lambda v: f"{v:.0f}" if v >= 10 else f"{v:#.2g}") -> str:
+    """``lo-hi`` of ``values`` (one number when they print the same), two significant digits below 10."""
+    lo, hi = num(min(values)), num(max(values))
+    return lo if lo == hi else f"{lo}-{hi}"
+
+
+def summary(results: dict) -> str:
+    """The README's speed table from ``speed.json``: Mpixel/s on the embedded photos, one row per classical codec
+    and per learned family (the range over its rate points), training steps/s and the 4000x3000 photo."""
+    import pandas as pd
+
+    codecs = pd.DataFrame(results["codecs"])
+    codecs["row"] = [c if k == "classical" else c.rsplit("-", 1)[0] for c, k in zip(codecs.codec, codecs.kind)]
+    rows = []
+    for row, g in codecs.groupby("row", sort=False):
+        label = (f"{row} ({SETTING_NAMES.get(row, 'setting')} {results['settings'][row]})" if row in results["settings"]
+                 else f"{g.codec.iloc[0]}..{g.codec.iloc[-1].rsplit('-', 1)[-1]}" if len(g) > 1 else g.codec.iloc[0])
+        rows.append({"codec": label, "encode": _range(g.encode_mp_s), "decode": _range(g.decode_mp_s),
+                     "peak memory above `import helpers`": _range(g.above_import_mb, lambda v: f"{v:.0f}") + " MB"})
+    threads = f"{results['threads']} thread" + ("s" if results["threads"] > 1 else "")
+    lines = [f"Mpixels per second on the embedded test photos, {threads} on this CPU "
+             f"({results['cpu']}; `benchmarks/results/speed.md`: the 1024x1024 mosaic, the full table); a process "
+             f"that only imports the package holds {results['import_mb']:.0f} MB (mostly torch).", "",
+             pd.DataFrame(rows).to_markdown(index=False, colalign=("left", "right", "right", "right")), "",
+             "Training (batch 8 of 128x128, Adam, the shipped configurations): " + ", ".join(
+                 f"{r['steps_per_s']:.2f} steps/s ({arch})" for arch, r in results["train"].items()) + "."]
+    if results["large"]:
+        large = pd.DataFrame([{"model": r["model"], "encode s": f"{r['encode s']:.0f}",
+                               "decode s": f"{r['decode s']:.0f}",
+                               "memory above the image, tiled": f"{r['above image MB'] / 1e3:.2f} GB",
+                               "computed whole": f"{r['whole: above image MB'] / 1e3:.2f} GB",
+                               "same bytes": "yes" if r["same bytes"] else "**no**"} for r in results["large"]])
+        lines += ["", f"A {LARGE[1]}x{LARGE[0]} photo, one round trip (learned transforms in 1024x1024 tiles above 4 "
+                  "Mpixels, each with the context that makes its bytes those of the whole computation):", "",
+                  large.to_markdown(index=False, colalign=("left", "right", "right", "right", "right", "left"))]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -41,34 +41,42 @@ def test_rd_benchmark_writes_csv_plot_and_bd_tables(tiny_checkpoint, tmp_path):
     assert "](rd-default.png)" in summary
 
 
-def _rd_module():
-    spec = importlib.util.spec_from_file_location("rd_benchmark", ROOT / "benchmarks" / "rd.py")
+def _script(name: str):
+    """A benchmark script as a module (its folder on sys.path, as when it runs)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def test_readme_shows_what_the_committed_results_measure():
-    """The README's 'How good is it?' block is rd.py's summary of benchmarks/results, not a hand-copied table."""
-    rd = _rd_module()
-    readme = (ROOT / "README.md").read_text()
-    block = readme[readme.index(rd.BEGIN):readme.index(rd.END)]
-    block = block.split("-->\n", 1)[1]
-    assert block == rd.summary(rd.RESULTS, link="benchmarks/results/"), \
-        "README.md is stale: run python benchmarks/rd.py --summary-only"
-    assert "factorized prior" in block and "AVIF" in block
+    """The README's 'How good is it?' blocks are the scripts' summaries of benchmarks/results, not hand copies."""
+    rd, speed = _script("rd"), _script("speed")
+    from readme_block import read_block
+
+    readme = ROOT / "README.md"
+    stale = "README.md is stale: run python benchmarks/{}.py --summary-only"
+    assert read_block(readme, rd.README_KEY) == rd.summary(rd.RESULTS, link="benchmarks/results/"), stale.format("rd")
+    results = json.loads((speed.RESULTS / "speed.json").read_text())
+    assert read_block(readme, speed.README_KEY) == speed.summary(results), stale.format("speed")
+    assert "factorized prior" in read_block(readme, rd.README_KEY) and "AVIF" in read_block(readme, rd.README_KEY)
+    assert "steps/s" in read_block(readme, speed.README_KEY)
 
 
 def test_a_readme_without_the_block_is_a_clear_error(tmp_path):
-    rd = _rd_module()
+    _script("rd")
+    from readme_block import markers, read_block, write_block
+
     readme = tmp_path / "README.md"
     readme.write_text("# no block here\n")
     with pytest.raises(SystemExit, match="rd-summary"):
-        rd.update_readme(readme, "table")
-    readme.write_text(f"before\n{rd.BEGIN} -->\nold\n{rd.END}\nafter\n")
-    rd.update_readme(readme, "new\n")
-    assert readme.read_text().startswith("before\n<!-- rd-summary:begin") and "new\n<!-- rd-summary:end -->\nafter" in \
-        readme.read_text() and "old" not in readme.read_text()
+        write_block(readme, "rd-summary", "table", "rd.py")
+    begin, end = markers("rd-summary")
+    readme.write_text(f"before\n{begin} -->\nold\n{end}\nafter\n")
+    write_block(readme, "rd-summary", "new\n", "rd.py")
+    assert read_block(readme, "rd-summary") == "new\n"
+    assert readme.read_text().startswith("before\n" + begin) and readme.read_text().endswith(f"{end}\nafter\n")
 
 
 def test_speed_benchmark_measures_every_codec(tiny_checkpoint, tmp_path):

@@ -1,0 +1,30 @@
+"""The README blocks the benchmark scripts write: the text between ``<!-- KEY:begin ... -->`` and ``<!-- KEY:end -->``
+is replaced by each run, so the README shows what ``benchmarks/results`` measured and nothing copied by hand."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def markers(key: str) -> tuple[str, str]:
+    return f"<!-- {key}:begin", f"<!-- {key}:end -->"
+
+
+def read_block(readme: Path, key: str) -> str:
+    """The text of block ``key`` (without its marker lines)."""
+    s = readme.read_text()
+    begin, end = markers(key)
+    i, j = s.find(begin), s.find(end)
+    if i < 0 or j < i:
+        raise SystemExit(f"{readme} has no '{begin} ... -->' / '{end}' block for the benchmark to write into")
+    return s[i:j].split("-->\n", 1)[1] if "-->\n" in s[i:j] else ""
+
+
+def write_block(readme: Path, key: str, text: str, source: str) -> None:
+    """Replace block ``key`` of ``readme`` with ``text``; ``source`` names the command that wrote it."""
+    read_block(readme, key)  # the markers must be there
+    s = readme.read_text()
+    begin, end = markers(key)
+    i, j = s.find(begin), s.find(end)
+    head = f"{begin} (written by `{source}` from benchmarks/results; edits here are lost) -->\n"
+    readme.write_text(s[:i] + head + text + s[j:])
