@@ -23,7 +23,7 @@ def _run(*args):
 
 def test_rd_benchmark_writes_csv_plot_and_bd_tables(tiny_checkpoint, tmp_path):
     out = _run("benchmarks/rd.py", "--images", "default", "--codecs", "JPEG", "WebP", "--quick",
-               "--models", str(tiny_checkpoint), "--out", str(tmp_path))
+               "--models", str(tiny_checkpoint), "--peers", "--out", str(tmp_path))  # the committed peers: not here
     rows = pd.read_csv(tmp_path / "rd-default.csv")
     assert set(rows.codec) == {"JPEG", "WebP", "tiny"}
     pixels = rows.image.map({k: x.shape[1] * x.shape[2] for k, x in default_images("test").items()})
