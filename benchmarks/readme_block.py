@@ -10,21 +10,24 @@ def markers(key: str) -> tuple[str, str]:
     return f"<!-- {key}:begin", f"<!-- {key}:end -->"
 
 
+def _span(text: str, readme: Path, key: str) -> tuple[int, int]:
+    begin, end = markers(key)
+    i, j = text.find(begin), text.find(end)
+    if i < 0 or j < i:
+        raise SystemExit(f"{readme} has no '{begin} ... -->' / '{end}' block for the benchmark to write into")
+    return i, j
+
+
 def read_block(readme: Path, key: str) -> str:
     """The text of block ``key`` (without its marker lines)."""
     s = readme.read_text()
-    begin, end = markers(key)
-    i, j = s.find(begin), s.find(end)
-    if i < 0 or j < i:
-        raise SystemExit(f"{readme} has no '{begin} ... -->' / '{end}' block for the benchmark to write into")
+    i, j = _span(s, readme, key)
     return s[i:j].split("-->\n", 1)[1] if "-->\n" in s[i:j] else ""
 
 
 def write_block(readme: Path, key: str, text: str, source: str) -> None:
     """Replace block ``key`` of ``readme`` with ``text``; ``source`` names the command that wrote it."""
-    read_block(readme, key)  # the markers must be there
     s = readme.read_text()
-    begin, end = markers(key)
-    i, j = s.find(begin), s.find(end)
-    head = f"{begin} (written by `{source}` from benchmarks/results; edits here are lost) -->\n"
+    i, j = _span(s, readme, key)
+    head = f"{markers(key)[0]} (written by `{source}` from benchmarks/results; edits here are lost) -->\n"
     readme.write_text(s[:i] + head + text + s[j:])

@@ -28,6 +28,7 @@ import torch
 
 from ..codec import format as fmt
 from ..data import crop, pad_to_multiple
+from ..entropy.density import weights_state
 from .base import Codec, Output
 
 __all__ = ["CompressAIFactorized", "compressai_available"]
@@ -77,7 +78,7 @@ class CompressAIFactorized(Codec):
         self.config = {"channels": channels, "latent_channels": latent_channels}
         self.latent_channels = latent_channels
         self.net = _compressai_models().FactorizedPrior(channels, latent_channels)
-        self._tables_ready = False
+        self._tables_built_for = None  # the weights_state of the entropy bottleneck its tables were built from
 
     # -- training ------------------------------------------------------------------------------------------------
 
@@ -86,10 +87,6 @@ class CompressAIFactorized(Codec):
         y = self.net.g_a(x)
         y_hat, likelihoods = self.net.entropy_bottleneck(y)
         return Output(self.net.g_s(y_hat), likelihoods, y)
-
-    def train(self, mode: bool = True):
-        self._tables_ready = False  # weights may change: rebuild the coder's tables before the next file
-        return super().train(mode)
 
     def aux_parameters(self) -> list[torch.nn.Parameter]:
         """The entropy bottleneck's quantiles: CompressAI trains them with their own optimizer on ``aux_loss``."""
@@ -117,16 +114,16 @@ class CompressAIFactorized(Codec):
         if strict and (missing or unexpected):
             raise RuntimeError(f"state dict does not fit {type(self).__name__}: missing {missing}, "
                                f"unexpected {unexpected}")
-        self._tables_ready = False
         return torch.nn.modules.module._IncompatibleKeys(missing, unexpected)
 
     def _tables(self) -> int:
-        """Build CompressAI's integer CDF tables from the weights (its ``update``) once; their CRC32 fingerprints
-        the file, as the tables of our models do."""
+        """Build CompressAI's integer CDF tables from the weights (its ``update``) once per state of the entropy
+        bottleneck's weights (:func:`~helpers.entropy.density.weights_state`); their CRC32 fingerprints the file,
+        as the tables of our models do."""
         eb = self.net.entropy_bottleneck
-        if not self._tables_ready:
+        if self._tables_built_for != weights_state(eb):
             self.net.update(force=True)
-            self._tables_ready = True
+            self._tables_built_for = weights_state(eb)
         crc = 0
         for name in _CDF_BUFFERS:
             crc = zlib.crc32(getattr(eb, name).to(torch.int32).cpu().numpy().tobytes(), crc)
