@@ -45,7 +45,8 @@ TEST_THREADS ?= 1
 test test-fast: export OMP_NUM_THREADS = $(TEST_THREADS)
 test test-fast: export MKL_NUM_THREADS = $(TEST_THREADS)
 
-## every test: unit tests, md/ipynb pairing, each chapter through papermill, and a -W book build
+## every test: unit tests, md/ipynb pairing, each chapter through papermill (parameters) and nbval (execution),
+## `make book` as a new user runs it, and headless Chromium through the built book
 test: install
 	$(BIN)/python -m pytest
 
@@ -53,8 +54,10 @@ test: install
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
 
-## after editing a chapter's .md: rewrite its paired, output-free .ipynb
+## after editing a chapter's .md (or _config.yml's repository): write the Colab badges and install cells from
+## _config.yml, then rewrite each chapter's paired, output-free .ipynb
 sync: install
+	$(BIN)/python book/_ext/repository_links.py
 	$(BIN)/jupytext --sync book/*.md
 
 ## the CompressAI peer: train it exactly as our factorized checkpoints (resumable, ~4.5 CPU hours on one thread;
