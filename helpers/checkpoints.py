@@ -92,5 +92,6 @@ def budget(models) -> "pandas.DataFrame":
         rows.append({"model": m.name, "lambda": meta.get("lambda"), "steps": meta.get("steps"),
                      "total steps": meta.get("total_steps", meta.get("steps")),
                      "train hours": None if seconds is None else seconds / 3600,
-                     "data": meta.get("data"), "device": meta.get("device")})
+                     "data": None if meta.get("data") is None else str(meta["data"]).replace(",", ", "),
+                     "device": meta.get("device")})
     return pd.DataFrame(rows).set_index("model")

@@ -129,8 +129,10 @@ def bd_rate_table(curves: pd.DataFrame, anchor: str, metrics: Sequence[str] = ("
     return pd.DataFrame(table).T.rename_axis(f"vs {anchor}")
 
 
-def plot_rd(curves: pd.DataFrame, metric: str = "psnr", ax=None, title: str | None = None, **line_kw):
-    """One line per codec: bpp on x, ``metric`` on y. Returns the matplotlib axes."""
+def plot_rd(curves: pd.DataFrame, metric: str = "psnr", ax=None, title: str | None = None, legend: bool = True,
+            **line_kw):
+    """One line per codec: bpp on x, ``metric`` on y; the legend in the lower right, which rate-distortion curves
+    leave empty (``legend=False``: none, e.g. for the second panel of a pair). Returns the matplotlib axes."""
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -141,7 +143,8 @@ def plot_rd(curves: pd.DataFrame, metric: str = "psnr", ax=None, title: str | No
     ax.set_xlabel("rate (bits per pixel, from file bytes)")
     ax.set_ylabel(METRIC_LABELS.get(metric, metric))
     ax.grid(True, alpha=0.3)
-    ax.legend()
+    if legend:
+        ax.legend(loc="lower right")
     if title:
         ax.set_title(title)
     return ax

@@ -181,12 +181,15 @@ def run_study(cfg: StudyConfig, models: dict | None = None) -> pd.DataFrame:
 
 def summarize(rows: pd.DataFrame) -> pd.DataFrame:
     """Mean over the evaluation images per run, then mean and standard deviation over seeds: one row per loss
-    (and lambda), columns ``<metric>`` and ``<metric> sd``."""
+    (and lambda), columns ``<metric>`` and, where some row has two or more seeds, ``<metric> sd`` (one seed has
+    no spread to report: a column of zeros would read as "no spread")."""
     keys = ["loss"] + (["lambda"] if "lambda" in rows and rows["lambda"].notna().any() else [])
     metrics = [m for m in (*METRICS, "bpp") if m in rows]
     per_run = rows.fillna({"seed": -1}).groupby(keys + ["seed"], sort=False)[metrics].mean()
     mean = per_run.groupby(keys, sort=False).mean()
-    sd = per_run.groupby(keys, sort=False).std(ddof=1).fillna(0.0).add_suffix(" sd")
+    if per_run.groupby(keys, sort=False).size().max() < 2:
+        return mean[metrics]
+    sd = per_run.groupby(keys, sort=False).std(ddof=1).add_suffix(" sd")  # NaN where a row has one seed
     table = mean.join(sd)
     return table[[c for m in metrics for c in (m, f"{m} sd")]]
 

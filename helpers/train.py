@@ -329,9 +329,22 @@ def train(cfg: TrainConfig, command: str = "") -> Codec:
         meta["total_train_seconds"] = final["elapsed_s"] + float(base.get("total_train_seconds",
                                                                            base.get("train_seconds", 0.0)))
         checkpoints.export(model.cpu(), cfg.export, cfg.name or Path(cfg.export).stem, meta)
-        print(f"exported {cfg.export}", flush=True)
+        print(f"exported {_shown_path(cfg.export)}", flush=True)
     model.eval()
     return model
+
+
+def _shown_path(path: str | Path) -> str:
+    """A path as a message shows it: relative to the working directory when inside it, the file name alone when
+    it lies in a temporary folder (a chapter's run: the folder's name is noise to a reader), else as given."""
+    import tempfile
+
+    p = Path(path).resolve()
+    if p.is_relative_to(Path.cwd().resolve()):
+        return str(p.relative_to(Path.cwd().resolve()))
+    if p.is_relative_to(Path(tempfile.gettempdir()).resolve()):
+        return f"{p.name} (in a temporary folder)"
+    return str(path)
 
 
 @torch.no_grad()

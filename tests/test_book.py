@@ -1,6 +1,8 @@
 """The book: every chapter's .md and .ipynb agree, carry the pieces readers rely on, run, and build cleanly."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import jupytext
@@ -10,6 +12,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 TOC = yaml.safe_load((ROOT / "_toc.yml").read_text())
+sys.path.insert(0, str(BOOK / "_ext"))
+import repository_links  # noqa: E402  (book/_ext is the book's, not the package's)
 
 
 def toc_files():
@@ -51,13 +55,42 @@ def test_chapter_anatomy(md):
     assert len(params) == 1, "exactly one cell tagged `parameters`"
     assert "QUICK" in params[0].source and "DEVICE" in params[0].source
     text = md.read_text()
-    badge = f"https://colab.research.google.com/github/nic-book/nic-book/blob/main/book/{md.stem}.ipynb"
-    assert badge in text, "the Colab badge must open this chapter's own .ipynb"
+    url, branch = repository_links.repository()
+    assert repository_links.badge(url, branch, md.stem) in text, "the Colab badge must open this chapter's own .ipynb"
+    assert repository_links.install(url, branch) in text, "the first cell installs the package from the repository"
     assert re.search(r"^\(ch-[a-z-]+\)=$", text, re.M), "a chapter label for cross references"
     assert "## Summary" in text and "## Exercises" in text
     assert "run_report(" in nb.cells[-1].source, "the last cell reports run time and hardware"
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     assert "def " not in code and "class " not in code, "chapters import reusable code from helpers"
+
+
+def test_ci_runs_the_readme_commands_as_written():
+    """`.ci/run` runs the README's two set-up commands, as written, with nothing set that changes what they do."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("## Two commands")
+    section = readme[start : readme.index("\n## ", start + 1)]
+    commands = re.findall(r"```bash\n(.+?)\n```", section, re.S)
+    assert commands == ["make book", "make test"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    lines = [line.strip() for line in ci.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert [line for line in lines if line in commands] == commands
+    for variable in ("NIC_QUICK", "NIC_NO_PROGRESS", "OMP_NUM_THREADS", "TEST_THREADS", "TORCH="):
+        assert variable not in ci, f".ci/run sets {variable}: a new user does not"
+
+
+def test_every_chapter_points_at_the_configured_repository():
+    """One place names the repository (`_config.yml`); `make sync` writes every chapter's badge and install cell."""
+    url, branch = repository_links.repository()
+    assert repository_links.stale(url, branch) == [], "run `make sync`"
+    from packaging.requirements import Requirement
+
+    line = repository_links.install(url, branch)
+    requirement = Requirement(line.split('"')[1])  # what Colab's `!pip install` receives
+    assert requirement.name == "nic-book" and requirement.url == f"git+{url}@{branch}"
+    for md in CHAPTERS:  # no other link to the repository is written out by hand
+        rest = repository_links.INSTALL.sub("", repository_links.BADGE.sub("", md.read_text()))
+        assert url not in rest, f"{md.name} names {url} outside its badge and install cell"
 
 
 def test_every_citation_is_in_the_bibliography():
@@ -71,23 +104,29 @@ def test_every_citation_is_in_the_bibliography():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("md", CHAPTERS, ids=IDS)
-def test_chapter_runs_with_papermill_in_quick_mode(md, tmp_path):
+def test_chapter_passes_nbval_in_quick_mode(md):
+    """papermill injects the parameters (as a reader's ``papermill -p`` run would), nbval executes every cell of
+    the result in a fresh kernel and fails on any error (``--nbval-lax``: the paired notebooks store no outputs)."""
     import papermill as pm
 
-    out = ROOT / "_build" / "executed" / md.with_suffix(".ipynb").name
+    out = ROOT / "_build" / "nbval" / md.with_suffix(".ipynb").name
     out.parent.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(
-        str(md.with_suffix(".ipynb")), str(out), parameters={"QUICK": True, "DEVICE": "cpu"},
-        cwd=str(BOOK), kernel_name="python3", progress_bar=False, execution_timeout=600,
-    )
-    nb = jupytext.read(out)
-    assert any(c.metadata.get("tags") == ["injected-parameters"] for c in nb.cells)
-    assert "Ran in" in str(nb.cells[-1].outputs)
+    pm.execute_notebook(str(md.with_suffix(".ipynb")), str(out), parameters={"QUICK": True, "DEVICE": "cpu"},
+                        prepare_only=True, kernel_name="python3")
+    injected = [c for c in jupytext.read(out).cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and "QUICK = True" in injected[0].source
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout", "900",
+         "-p", "no:cacheprovider", "-o", "addopts=-q", "--rootdir", str(out.parent), str(out)],
+        capture_output=True, text=True, cwd=out.parent)
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
+    assert " passed" in run.stdout and " failed" not in run.stdout
 
 
 @pytest.mark.slow
 def test_book_builds_without_warnings(built_book):
-    """The README's main job, as CI sees it: every chapter executed, -W turns any warning into a failure."""
+    """The README's main job, run as a new user runs it: every chapter executed, -W turns any warning into a
+    failure."""
     run, html = built_book
     assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-5000:]
     assert (html / "_static" / "mathjax" / "tex-svg.js").stat().st_size > 1e6  # math renders offline

@@ -3,6 +3,7 @@
 import json
 from dataclasses import replace
 
+import pandas as pd
 import pytest
 import torch
 
@@ -61,7 +62,10 @@ def test_study_rows_summary_and_files(tmp_path):
     assert len(rows) == n_images * (1 + 2)  # the JPEG baseline, then two losses x one seed
     assert set(rows["loss"]) == {"jpeg", "l2", "mix"} and rows[["psnr", "ssim", "ms_ssim", "l1"]].notna().all().all()
     table = summarize(rows)
-    assert list(table.index) == ["jpeg", "l2", "mix"] and "psnr sd" in table
+    assert list(table.index) == ["jpeg", "l2", "mix"] and "psnr sd" not in table  # one seed: no spread to show
+    two_seeds = pd.concat([rows, rows[rows["loss"] != "jpeg"].assign(seed=1, psnr=lambda r: r["psnr"] + 1.0)])
+    table = summarize(two_seeds)
+    assert table.loc["l2", "psnr sd"] == pytest.approx(2 ** -0.5) and pd.isna(table.loc["jpeg", "psnr sd"])
     csv, js = save_study(rows, TINY, tmp_path, "pytest")
     assert csv.exists() and json.loads(js.read_text())["config"]["losses"] == ["l2", "mix"]
     with pytest.raises(ValueError, match="49 pixels"):

@@ -73,7 +73,7 @@ def test_ddp_with_gloo_on_two_processes(tmp_path):
            '{"channels": 8, "latent_channels": 8}', "--steps", "4", "--batch-size", "2", "--patch-size", "32",
            "--data", "default-train", "--run-dir", str(tmp_path / "ddp"), "--export", str(tmp_path / "ddp.pt"),
            "--threads", "1"]
-    env = {**os.environ, "NIC_NO_PROGRESS": "1", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     m = checkpoints.load(tmp_path / "ddp.pt")
