@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # torch and torchvision are pinned as a pair: a CPU-only torch wheel breaks PyPI's torchvision (see README).
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install book book-full full test test-fast sync peer clean
+.PHONY: install book book-full full test test-fast lint sync peer clean
 
 install: $(STAMP)
 
@@ -47,12 +47,17 @@ test test-fast: export MKL_NUM_THREADS = $(TEST_THREADS)
 
 ## every test: unit tests, md/ipynb pairing, each chapter through papermill (parameters) and nbval (execution),
 ## `make book` as a new user runs it, and headless Chromium through the built book
-test: install
+test: install lint
 	$(BIN)/python -m pytest
 
-## unit tests only (seconds)
-test-fast: install
+## unit tests only (minutes)
+test-fast: install lint
 	$(BIN)/python -m pytest -m "not slow"
+
+## ruff: lint and format check (pinned in the test extras; `.venv/bin/ruff format .` formats)
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 ## after editing a chapter's .md (or _config.yml's repository): write the Colab badges and install cells from
 ## _config.yml, then rewrite each chapter's paired, output-free .ipynb

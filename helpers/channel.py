@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 from PIL import Image, ImageFile
 
-from .codecs import classical_codecs
+from .classical import classical_codecs
 from .metrics import evaluate
 from .models import GenerativeCodec
 
@@ -59,9 +59,15 @@ def decode_damaged_jpeg(data: bytes, size: tuple[int, int]) -> torch.Tensor | No
     return torch.from_numpy(arr).permute(2, 0, 1)
 
 
-def noise_tolerance(images: dict[str, torch.Tensor], model: GenerativeCodec, bits: int, jpeg_quality: int,
-                    error_rates=(0.0, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1), trials: int = 3,
-                    seed: int = 0) -> pd.DataFrame:
+def noise_tolerance(
+    images: dict[str, torch.Tensor],
+    model: GenerativeCodec,
+    bits: int,
+    jpeg_quality: int,
+    error_rates=(0.0, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1),
+    trials: int = 3,
+    seed: int = 0,
+) -> pd.DataFrame:
     """One row per (stream, error rate, image, trial): bytes sent, PSNR, MS-SSIM and whether decoding failed."""
     rng = np.random.default_rng(seed)
     jpeg = classical_codecs(["JPEG"])[0]
@@ -69,7 +75,7 @@ def noise_tolerance(images: dict[str, torch.Tensor], model: GenerativeCodec, bit
     for name, x in images.items():
         size = tuple(x.shape[-2:])
         k, grid = model.encode_indices(x, bits)
-        nic = model.compress(x, bits)
+        nic = model.compress(x, bits=bits)
         jpg = jpeg.compress(x, jpeg_quality)
         grey = torch.full_like(x, 0.5)
         for p in error_rates:
@@ -80,9 +86,22 @@ def noise_tolerance(images: dict[str, torch.Tensor], model: GenerativeCodec, bit
                 except ValueError:
                     from_nic = None
                 from_jpg = decode_damaged_jpeg(flip_bits(jpg, p, rng), size)
-                for stream, nbytes, out in [("latent", k.numel() * bits / 8, damaged), (".nic", len(nic), from_nic),
-                                            ("JPEG", len(jpg), from_jpg)]:
+                for stream, nbytes, out in [
+                    ("latent", k.numel() * bits / 8, damaged),
+                    (".nic", len(nic), from_nic),
+                    ("JPEG", len(jpg), from_jpg),
+                ]:
                     m = evaluate(x, grey if out is None else out)
-                    rows.append({"stream": stream, "error_rate": p, "image": name, "trial": t, "bytes": nbytes,
-                                 "psnr": m["psnr"], "ms_ssim": m["ms_ssim"], "failed": out is None})
+                    rows.append(
+                        {
+                            "stream": stream,
+                            "error_rate": p,
+                            "image": name,
+                            "trial": t,
+                            "bytes": nbytes,
+                            "psnr": m["psnr"],
+                            "ms_ssim": m["ms_ssim"],
+                            "failed": out is None,
+                        }
+                    )
     return pd.DataFrame(rows)

@@ -11,12 +11,17 @@ encoder, so files stay decodable) and cast back to float32 on load. Nothing is i
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from .models import ARCHITECTURES, Codec
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["CHECKPOINT_DIR", "CheckpointError", "available", "budget", "export", "load"]
 
@@ -36,8 +41,15 @@ def export(model: Codec, path: str | os.PathLike, name: str, meta: dict) -> Path
     """Write a shipped checkpoint of ``model`` (weights only, float16 where large)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    ckpt = {"format": FORMAT, "version": VERSION, "architecture": type(model).__name__, "name": name,
-            "config": dict(model.config), "state_dict": _compact(model.state_dict()), "meta": dict(meta)}
+    ckpt = {
+        "format": FORMAT,
+        "version": VERSION,
+        "architecture": type(model).__name__,
+        "name": name,
+        "config": dict(model.config),
+        "state_dict": _compact(model.state_dict()),
+        "meta": dict(meta),
+    }
     tmp = path.with_suffix(".tmp")
     torch.save(ckpt, tmp)
     tmp.replace(path)
@@ -79,7 +91,13 @@ def available() -> list[str]:
     return sorted(p.stem for p in CHECKPOINT_DIR.glob("*.pt"))
 
 
-def budget(models) -> "pandas.DataFrame":
+@functools.lru_cache(maxsize=16)
+def load_model(name: str) -> Codec:
+    """A shipped checkpoint by name (or a checkpoint file path), loaded once and cached, in eval mode on the CPU."""
+    return load(name)
+
+
+def budget(models) -> pd.DataFrame:
     """What each checkpoint cost: lambda, its own steps, the total steps and hours behind it (warm starts
     included), data and device, from the metadata. ``models``: names, paths or loaded models."""
     import pandas as pd
@@ -89,9 +107,15 @@ def budget(models) -> "pandas.DataFrame":
         m = m if isinstance(m, Codec) else load(m)
         meta = getattr(m, "meta", {})
         seconds = meta.get("total_train_seconds", meta.get("train_seconds"))
-        rows.append({"model": m.name, "lambda": meta.get("lambda"), "steps": meta.get("steps"),
-                     "total steps": meta.get("total_steps", meta.get("steps")),
-                     "train hours": None if seconds is None else seconds / 3600,
-                     "data": None if meta.get("data") is None else str(meta["data"]).replace(",", ", "),
-                     "device": meta.get("device")})
+        rows.append(
+            {
+                "model": m.name,
+                "lambda": meta.get("lambda"),
+                "steps": meta.get("steps"),
+                "total steps": meta.get("total_steps", meta.get("steps")),
+                "train hours": None if seconds is None else seconds / 3600,
+                "data": None if meta.get("data") is None else str(meta["data"]).replace(",", ", "),
+                "device": meta.get("device"),
+            }
+        )
     return pd.DataFrame(rows).set_index("model")

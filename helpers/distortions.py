@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torchvision.transforms.v2 import functional as TF
 
-from .codecs import CLASSICAL
+from .classical import CLASSICAL
 from .metrics import psnr, quantize_8bit
 
 __all__ = ["DISTORTIONS", "at_psnr", "blur", "jpeg", "noise"]

@@ -31,6 +31,9 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from .metrics import gaussian_blur as _filter
+from .metrics import gaussian_window
+
 __all__ = [
     "ALPHA_PAPER",
     "ALPHA_REFERENCE_CODE",
@@ -63,8 +66,9 @@ def bpp_estimate(likelihoods: torch.Tensor, num_pixels: int) -> torch.Tensor:
     return bits(likelihoods) / num_pixels
 
 
-def rd_loss(x: torch.Tensor, x_hat: torch.Tensor, likelihoods: torch.Tensor, lmbda: float,
-            distortion: str = "l2") -> dict[str, torch.Tensor]:
+def rd_loss(
+    x: torch.Tensor, x_hat: torch.Tensor, likelihoods: torch.Tensor, lmbda: float, distortion: str = "l2"
+) -> dict[str, torch.Tensor]:
     """``lambda * 255^2 * MSE + bpp`` for a batch; returns the total and its parts (for logging).
 
     With another ``distortion`` (a key of :data:`DISTORTION_LOSSES`) MSE is replaced by
@@ -100,16 +104,7 @@ def l1_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def _window(sigma: float, radius: int, like: torch.Tensor) -> torch.Tensor:
-    t = torch.arange(-radius, radius + 1, dtype=like.dtype, device=like.device)
-    g = torch.exp(-(t**2) / (2 * sigma**2))
-    return g / g.sum()
-
-
-def _filter(v: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """Separable Gaussian, 'valid', each channel on its own."""
-    c = v.shape[1]
-    v = F.conv2d(v, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(v, g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    return gaussian_window(2 * radius + 1, sigma).to(like.dtype).to(like.device)
 
 
 def _radius(sigmas: Sequence[float], win_size: int | None) -> int:
@@ -120,8 +115,9 @@ def _radius(sigmas: Sequence[float], win_size: int | None) -> int:
     return math.ceil(3 * max(sigmas))
 
 
-def gaussian_ms_ssim(x: torch.Tensor, y: torch.Tensor, sigmas: Sequence[float] = ZHAO_SIGMAS,
-                     win_size: int | None = None) -> torch.Tensor:
+def gaussian_ms_ssim(
+    x: torch.Tensor, y: torch.Tensor, sigmas: Sequence[float] = ZHAO_SIGMAS, win_size: int | None = None
+) -> torch.Tensor:
     """Per-pixel MS-SSIM map of Zhao et al.: ``l(sigma_max) * prod_j cs(sigma_j)``, shape ``(B, C, h, w)`` with
     ``h = H - win_size + 1``. With one sigma it is the SSIM map of Wang et al. 2004."""
     _check(x, y)
@@ -151,8 +147,9 @@ def ms_ssim_loss(x: torch.Tensor, y: torch.Tensor, sigmas: Sequence[float] = ZHA
     return 1 - gaussian_ms_ssim(x, y, sigmas).mean()
 
 
-def mix_loss(x: torch.Tensor, y: torch.Tensor, alpha: float = ALPHA_PAPER,
-             sigmas: Sequence[float] = ZHAO_SIGMAS) -> torch.Tensor:
+def mix_loss(
+    x: torch.Tensor, y: torch.Tensor, alpha: float = ALPHA_PAPER, sigmas: Sequence[float] = ZHAO_SIGMAS
+) -> torch.Tensor:
     """``alpha * (1 - MS-SSIM) + (1 - alpha) * G_sigma_max * |x - y|`` on the same pixels, averaged."""
     if not 0 <= alpha <= 1:
         raise ValueError(f"alpha must lie in [0, 1], got {alpha}")

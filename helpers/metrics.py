@@ -21,6 +21,8 @@ from pytorch_msssim import ssim as _ssim
 __all__ = [
     "bpp",
     "evaluate",
+    "gaussian_blur",
+    "gaussian_window",
     "ms_ssim",
     "ms_ssim_db",
     "mse",
@@ -121,23 +123,23 @@ def evaluate(reference: torch.Tensor, decoded: torch.Tensor, num_bytes: int | No
 
 
 def gaussian_window(size: int = WIN_SIZE, sigma: float = WIN_SIGMA) -> torch.Tensor:
-    """Normalised 1-D Gaussian of odd ``size``; SSIM filters with it along rows and then columns."""
+    """Normalised 1-D Gaussian of odd ``size`` (float64); SSIM filters with it along rows and then columns. The
+    losses of :mod:`helpers.losses` use the same window."""
     coords = torch.arange(size, dtype=torch.float64) - size // 2
     g = torch.exp(-(coords**2) / (2 * sigma**2))
     return g / g.sum()
 
 
-def _blur(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """Separable Gaussian filter, 'valid' (no padding), each channel on its own."""
+def gaussian_blur(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """Separable filter of ``(B, C, H, W)`` with the 1-D window ``g``, 'valid' (no padding), each channel on its
+    own; ``g`` is cast to ``x``'s dtype and device."""
     c = x.shape[1]
-    k = g.to(x.dtype)
+    k = g.to(x.dtype).to(x.device)
     x = F.conv2d(x, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)  # along W
     return F.conv2d(x, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)  # along H
 
 
-def ssim_components(
-    x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0
-) -> dict[str, torch.Tensor]:
+def ssim_components(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) -> dict[str, torch.Tensor]:
     """The three SSIM maps of Wang et al. 2004 for ``(B, C, H, W)`` inputs: luminance, contrast, structure.
 
     l = (2 mu_x mu_y + C1) / (mu_x^2 + mu_y^2 + C1), c = (2 s_x s_y + C2) / (s_x^2 + s_y^2 + C2),
@@ -147,10 +149,10 @@ def ssim_components(
     c1, c2 = (K1 * data_range) ** 2, (K2 * data_range) ** 2
     c3 = c2 / 2
     x, y = x.double(), y.double()
-    mu_x, mu_y = _blur(x, g), _blur(y, g)
-    var_x = (_blur(x * x, g) - mu_x**2).clamp_min(0)
-    var_y = (_blur(y * y, g) - mu_y**2).clamp_min(0)
-    cov = _blur(x * y, g) - mu_x * mu_y
+    mu_x, mu_y = gaussian_blur(x, g), gaussian_blur(y, g)
+    var_x = (gaussian_blur(x * x, g) - mu_x**2).clamp_min(0)
+    var_y = (gaussian_blur(y * y, g) - mu_y**2).clamp_min(0)
+    cov = gaussian_blur(x * y, g) - mu_x * mu_y
     sd_x, sd_y = var_x.sqrt(), var_y.sqrt()
     return {
         "luminance": (2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1),

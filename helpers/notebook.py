@@ -1,66 +1,45 @@
-"""Small utilities the chapters share: device choice, progress bars, image grids and a run report."""
+"""What the chapters show: the book's figure style, image grids, formatted tables, a rate explorer and a run
+report. ``pick_device`` and ``progress`` (:mod:`helpers.runtime`) are re-exported for the chapters."""
 
 from __future__ import annotations
 
 import os
 import platform
-import sys
 import time
 from collections.abc import Mapping, Sequence
 
 import torch
-from tqdm.auto import tqdm
 
-__all__ = ["BOOK_WIDTH", "book_style", "image_grid", "pick_device", "progress", "rd_explorer", "run_report", "show_table",
-           "someone_watching"]
+from .runtime import pick_device, progress
+
+__all__ = [
+    "BOOK_WIDTH",
+    "book_style",
+    "image_grid",
+    "pick_device",
+    "progress",
+    "rd_explorer",
+    "run_report",
+    "show_table",
+]
 
 _START = time.perf_counter()
-
-
-def someone_watching() -> bool:
-    """Whether a progress bar has a reader: a notebook front end a person drives, or a terminal.
-
-    A kernel executed by a tool (Jupyter Book's MyST-NB, papermill, nbval: all run through nbclient or a client
-    like it) sends every cell with ``allow_stdin=False``, since no one is there to answer ``input()``; JupyterLab,
-    Notebook, VS Code and Colab send ``allow_stdin=True``. A bar in a tool-run kernel would be frozen into the
-    executed notebook as "0%| | 0/N", so there it is off. Outside a kernel a bar shows when stderr is a terminal
-    (tqdm's own rule), so log files and CI stay clean.
-    """
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return sys.stderr.isatty()
-    kernel = getattr(get_ipython(), "kernel", None)
-    if kernel is None:  # plain Python, or the IPython terminal
-        return sys.stderr.isatty()
-    parent = kernel.get_parent("shell") or {}
-    return bool(parent.get("content", {}).get("allow_stdin", False))
-
-
-def progress(iterable=None, desc: str | None = None, disable: bool = False, **kw):
-    """tqdm that adapts to notebooks and terminals, and shows only where :func:`someone_watching`;
-    ``NIC_NO_PROGRESS=1`` also turns it off."""
-    disable = disable or os.environ.get("NIC_NO_PROGRESS") == "1" or not someone_watching()
-    return tqdm(iterable, desc=desc, disable=disable, **kw)
-
-
-def pick_device(device: str = "auto") -> torch.device:
-    """``"auto"`` picks CUDA, then Apple's MPS, then the CPU; any other string is taken as it is."""
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(device)
 
 
 # Figures are drawn at most this wide (inches, at 100 dpi): the book's column is 756 px on a desktop and 327 px on
 # a phone, so a 5.4-inch figure shows whole on a desktop and at 60 % on a phone, where 13-point text is 11 px.
 BOOK_WIDTH = 5.4
-_BOOK_RC = {"figure.figsize": (BOOK_WIDTH, 3.6), "figure.dpi": 100, "font.size": 13, "axes.titlesize": 13,
-            "axes.labelsize": 13, "legend.fontsize": 11, "xtick.labelsize": 12, "ytick.labelsize": 12,
-            "figure.titlesize": 14}
+_BOOK_RC = {
+    "figure.figsize": (BOOK_WIDTH, 3.6),
+    "figure.dpi": 100,
+    "font.size": 13,
+    "axes.titlesize": 13,
+    "axes.labelsize": 13,
+    "legend.fontsize": 11,
+    "xtick.labelsize": 12,
+    "ytick.labelsize": 12,
+    "figure.titlesize": 14,
+}
 
 
 def book_style() -> None:
@@ -71,9 +50,13 @@ def book_style() -> None:
     mpl.rcParams.update(_BOOK_RC)
 
 
-def image_grid(images: Mapping[str, torch.Tensor] | Sequence[torch.Tensor], ncols: int | None = None,
-               size: float | None = None, crop: tuple[int, int, int, int] | None = None,
-               titles: bool = True):
+def image_grid(
+    images: Mapping[str, torch.Tensor] | Sequence[torch.Tensor],
+    ncols: int | None = None,
+    size: float | None = None,
+    crop: tuple[int, int, int, int] | None = None,
+    titles: bool = True,
+):
     """Show ``(3, H, W)`` images in a grid with their names as titles; ``crop = (top, left, h, w)`` zooms in.
 
     ``ncols`` defaults to 2 (3 for six or more images), so each panel keeps a useful size on a phone; the figure
@@ -116,8 +99,9 @@ def show_table(df, digits: int | Mapping[str | None, int | str] = 3, caption: st
     table = df.to_frame() if isinstance(df, pd.Series) else df.copy()
     if any(name is not None for name in table.index.names):
         table = table.reset_index()
-    table.columns = [" ".join(str(c) for c in col if str(c)) if isinstance(col, tuple) else str(col)
-                     for col in table.columns]
+    table.columns = [
+        " ".join(str(c) for c in col if str(c)) if isinstance(col, tuple) else str(col) for col in table.columns
+    ]
     default = digits.get(None, 3) if isinstance(digits, Mapping) else digits
     formats = {}
     for col in table.columns:
@@ -128,8 +112,11 @@ def show_table(df, digits: int | Mapping[str | None, int | str] = 3, caption: st
             formats[col] = digits[col]
             continue
         finite = values[np.isfinite(values.astype(float))]
-        if len(finite) and (finite == finite.round()).all() and (pd.api.types.is_integer_dtype(values)
-                                                                 or finite.abs().max() >= 100):
+        if (
+            len(finite)
+            and (finite == finite.round()).all()
+            and (pd.api.types.is_integer_dtype(values) or finite.abs().max() >= 100)
+        ):
             formats[col] = "{:,.0f}"
         else:
             d = digits.get(col, default) if isinstance(digits, Mapping) else digits
@@ -137,8 +124,10 @@ def show_table(df, digits: int | Mapping[str | None, int | str] = 3, caption: st
     for col in [c for c in table.columns if c.endswith(" sd") and c[:-3] in formats]:
         mean, fmt = col[:-3], formats[col[:-3]]
         formats.pop(col, None)
-        table[mean] = [formats[mean].format(m) + ("" if pd.isna(s) else f" ±{_spread(s, fmt)}") if pd.notna(m)
-                       else None for m, s in zip(table[mean], table[col])]
+        table[mean] = [
+            formats[mean].format(m) + ("" if pd.isna(s) else f" ±{_spread(s, fmt)}") if pd.notna(m) else None
+            for m, s in zip(table[mean], table[col])
+        ]
         formats.pop(mean)
         table = table.drop(columns=col)
     styler = table.style.format(formats, na_rep="–").hide(axis="index")
@@ -160,8 +149,10 @@ def run_report(device: torch.device | str | None = None) -> str:
     hw = f"{os.cpu_count()} CPU cores ({platform.processor() or platform.machine()})"
     if dev.type == "cuda":
         hw = f"{torch.cuda.get_device_name(dev)} + " + hw
-    return (f"Ran in {time.perf_counter() - _START:.0f} s on {hw}, device {dev}, torch {torch.__version__}, "
-            f"{torch.get_num_threads()} threads.")
+    return (
+        f"Ran in {time.perf_counter() - _START:.0f} s on {hw}, device {dev}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads."
+    )
 
 
 class _WidgetWithFallback:
@@ -177,8 +168,11 @@ class _WidgetWithFallback:
         return {**data, "text/html": self.html}
 
 
-def rd_explorer(reconstructions: Mapping[str, tuple[torch.Tensor, float, float]], crop: tuple[int, int, int, int]
-                | None = None, width: int = 360):
+def rd_explorer(
+    reconstructions: Mapping[str, tuple[torch.Tensor, float, float]],
+    crop: tuple[int, int, int, int] | None = None,
+    width: int = 360,
+):
     """A slider over precomputed ``{label: (x_hat, bpp, psnr)}``, ordered by rate, showing one image at a time.
 
     In a live kernel it is an ipywidgets slider. In static HTML (the built book, read offline) it is the same
@@ -193,7 +187,7 @@ def rd_explorer(reconstructions: Mapping[str, tuple[torch.Tensor, float, float]]
 
     import ipywidgets as widgets
 
-    from .data import to_pil
+    from .images import to_pil
 
     labels = sorted(reconstructions, key=lambda k: reconstructions[k][1])
     if not labels:
@@ -227,8 +221,10 @@ def _caption(label: str, numbers: str) -> str:
 
 # the handler shows frame `value` of the explorer it sits in and hides the others; inline, so the book needs no
 # script file (and a page can hold several explorers)
-_SHOW = ("var f=this.closest('.nic-explorer').querySelectorAll('figure');"
-         "for(var i=0;i<f.length;i++){f[i].style.display=(i==this.value)?'block':'none';}")
+_SHOW = (
+    "var f=this.closest('.nic-explorer').querySelectorAll('figure');"
+    "for(var i=0;i<f.length;i++){f[i].style.display=(i==this.value)?'block':'none';}"
+)
 
 
 def _static_slider(frames: Sequence[bytes], captions: Sequence[tuple[str, str]], width: int) -> str:
@@ -240,8 +236,11 @@ def _static_slider(frames: Sequence[bytes], captions: Sequence[tuple[str, str]],
         f'<img src="data:image/png;base64,{base64.b64encode(frame).decode()}" '
         f'alt="{html.escape(label)}: {numbers}" style="width:100%;max-width:{width}px;image-rendering:pixelated">'
         f"<figcaption>{_caption(label, numbers)}</figcaption></figure>"
-        for i, (frame, (label, numbers)) in enumerate(zip(frames, captions)))
-    control = (f'<label style="display:block">setting (slide to step through {len(frames)}, ordered by rate) '
-               f'<input type="range" min="0" max="{len(frames) - 1}" value="0" step="1" '
-               f'style="width:100%;max-width:{width}px" oninput="{_SHOW}" onchange="{_SHOW}"></label>')
+        for i, (frame, (label, numbers)) in enumerate(zip(frames, captions))
+    )
+    control = (
+        f'<label style="display:block">setting (slide to step through {len(frames)}, ordered by rate) '
+        f'<input type="range" min="0" max="{len(frames) - 1}" value="0" step="1" '
+        f'style="width:100%;max-width:{width}px" oninput="{_SHOW}" onchange="{_SHOW}"></label>'
+    )
     return f'<div class="nic-explorer">{control}{figures}</div>'

@@ -93,7 +93,7 @@ def bd_psnr(rate_anchor, quality_anchor, rate_test, quality_test, method: str = 
 
 
 def rd_curve(rows: pd.DataFrame) -> pd.DataFrame:
-    """Average per-image rows of :func:`helpers.codecs.rd_sweep` into one point per (codec, setting).
+    """Average per-image rows of :func:`helpers.evaluate.rd_sweep` into one point per (codec, setting).
 
     bpp and every quality metric are averaged over images (the mean PSNR, not the PSNR of the mean MSE: the usual
     convention of papers and CompressAI). Adds ``ms_ssim_db`` when MS-SSIM is present.
@@ -106,8 +106,9 @@ def rd_curve(rows: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["codec", "bpp"], kind="stable").reset_index(drop=True)
 
 
-def bd_rate_table(curves: pd.DataFrame, anchor: str, metrics: Sequence[str] = ("psnr", "ms_ssim_db"),
-                  method: str = "cubic") -> pd.DataFrame:
+def bd_rate_table(
+    curves: pd.DataFrame, anchor: str, metrics: Sequence[str] = ("psnr", "ms_ssim_db"), method: str = "cubic"
+) -> pd.DataFrame:
     """BD-rate (percent) of every codec in ``curves`` (output of :func:`rd_curve`) against ``anchor``.
 
     A codec whose curve cannot be compared (too few points for the fit, no quality range shared with the anchor)
@@ -129,8 +130,9 @@ def bd_rate_table(curves: pd.DataFrame, anchor: str, metrics: Sequence[str] = ("
     return pd.DataFrame(table).T.rename_axis(f"vs {anchor}")
 
 
-def plot_rd(curves: pd.DataFrame, metric: str = "psnr", ax=None, title: str | None = None, legend: bool = True,
-            **line_kw):
+def plot_rd(
+    curves: pd.DataFrame, metric: str = "psnr", ax=None, title: str | None = None, legend: bool = True, **line_kw
+):
     """One line per codec: bpp on x, ``metric`` on y; the legend in the lower right, which rate-distortion curves
     leave empty (``legend=False``: none, e.g. for the second panel of a pair). Returns the matplotlib axes."""
     import matplotlib.pyplot as plt

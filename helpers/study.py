@@ -26,19 +26,30 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from .codecs import classical_codecs
-from .data import load_images, random_patches
+from . import checkpoints
+from .classical import classical_codecs
+from .datasets import load_images, random_patches
 from .losses import DISTORTION_LOSSES
 from .metrics import evaluate
 from .models import RecCNN
-from .notebook import progress
+from .runtime import progress
+from .train import TrainConfig, train
+from .train.loops import set_lr
+from .train.plans import LAMBDAS
 
-__all__ = ["NETWORKS", "RESULTS_DIR", "StudyConfig", "jpeg_pairs", "run_study", "save_study", "saved_study", "summarize",
-           "train_restoration"]
+__all__ = [
+    "NETWORKS",
+    "StudyConfig",
+    "jpeg_pairs",
+    "run_study",
+    "save_study",
+    "saved_study",
+    "summarize",
+    "train_restoration",
+]
 
 NETWORKS = ("reccnn", "cae")
 #: Where the repository keeps the full studies (``python -m helpers.study ... --out benchmarks/results``).
-RESULTS_DIR = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
 METRICS = ("psnr", "ssim", "ms_ssim", "l1")
 #: The CAE fine-tunes on patches at least this large, as it was trained: on 64-pixel patches (4x4 latents, mostly
 #: border) ten steps cost it 1.8 dB on the held-out photos (measured), whatever the loss.
@@ -58,7 +69,7 @@ class StudyConfig:
     quality: int = 10  # reccnn: JPEG quality of the input
     model_config: dict = field(default_factory=lambda: {"depth": 6, "channels": 32})  # reccnn
     lmbdas: tuple[float, ...] = (0.0067, 0.025)  # cae: rate points (shipped cae-q1 and cae-q3)
-    data: str = "default-train"  # training photos (helpers.data.load_images sources, comma-separated)
+    data: str = "default-train"  # training photos (helpers.datasets.load_images sources, comma-separated)
     images: str = "default"  # evaluation photos
     threads: int = 0
 
@@ -74,10 +85,25 @@ def _training_images(cfg: StudyConfig) -> list[torch.Tensor]:
     return [im for src in cfg.data.split(",") for im in load_images(src.strip()).values()]
 
 
-def train_restoration(cfg: StudyConfig, loss: str, seed: int, pairs: list[torch.Tensor] | None = None,
-                      history: list | None = None) -> RecCNN:
+def fit_restoration(net, sample, optimizer, *, start: int, steps: int, loss_fn, lr_at, on_step=None) -> None:
+    """Artefact removal: ``sample(step)`` gives (clean, decoded) batches; the net learns decoded -> clean under
+    ``loss_fn(clean, restored)``."""
+    net.train()
+    for step in range(start, steps):
+        set_lr([optimizer], lr_at(step))
+        clean, decoded = sample(step)
+        loss = loss_fn(clean, net(decoded))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if on_step is not None and on_step(step + 1, {"loss": loss.item()}) is False:
+            return
+
+
+def train_restoration(
+    cfg: StudyConfig, loss: str, seed: int, pairs: list[torch.Tensor] | None = None, history: list | None = None
+) -> RecCNN:
     """One RecCNN trained with ``loss``: initialisation and batches depend on ``seed`` only, not on the loss."""
-    from .train import fit_restoration
 
     pairs = pairs if pairs is not None else jpeg_pairs(_training_images(cfg), cfg.quality)
     torch.manual_seed(seed)
@@ -95,8 +121,9 @@ def train_restoration(cfg: StudyConfig, loss: str, seed: int, pairs: list[torch.
         if history is not None:
             history.append({"step": step, "loss": parts["loss"]})
 
-    fit_restoration(net, sample, opt, start=0, steps=cfg.steps, loss_fn=DISTORTION_LOSSES[loss], lr_at=lr_at,
-                    on_step=on_step)
+    fit_restoration(
+        net, sample, opt, start=0, steps=cfg.steps, loss_fn=DISTORTION_LOSSES[loss], lr_at=lr_at, on_step=on_step
+    )
     return net.eval()
 
 
@@ -119,20 +146,27 @@ def _reccnn(cfg: StudyConfig, evaluation: dict[str, torch.Tensor], models: dict 
         net = train_restoration(cfg, loss, seed, pairs)
         with torch.no_grad():
             for n, x in evaluation.items():
-                rows.append({"loss": loss, "seed": seed, "image": n, "train_s": time.time() - t0,
-                             **_measure(x, net(test[n][None])[0].clamp(0, 1))})
+                rows.append(
+                    {
+                        "loss": loss,
+                        "seed": seed,
+                        "image": n,
+                        "train_s": time.time() - t0,
+                        **_measure(x, net(test[n][None])[0].clamp(0, 1)),
+                    }
+                )
         if models is not None:
             models[(loss, seed)] = net
     return rows
 
 
 def _cae(cfg: StudyConfig, evaluation: dict[str, torch.Tensor], models: dict | None) -> list[dict]:
-    from . import checkpoints
-    from .train import LAMBDAS, TrainConfig, train
-
     # the shipping plan says which checkpoint holds which lambda
-    shipped = {lmbda: f"cae-{q}" for q, lmbda in LAMBDAS["cae"].items()
-               if lmbda in cfg.lmbdas and f"cae-{q}" in checkpoints.available()}
+    shipped = {
+        lmbda: f"cae-{q}"
+        for q, lmbda in LAMBDAS["cae"].items()
+        if lmbda in cfg.lmbdas and f"cae-{q}" in checkpoints.available()
+    }
     missing = [lm for lm in cfg.lmbdas if lm not in shipped]
     if missing:
         raise FileNotFoundError(f"no shipped CAE checkpoint at lambda {missing}; shipped: {sorted(shipped)}")
@@ -141,21 +175,49 @@ def _cae(cfg: StudyConfig, evaluation: dict[str, torch.Tensor], models: dict | N
         base = checkpoints.load(name)
         for n, x in evaluation.items():
             data = base.compress(x)
-            rows.append({"loss": "shipped", "seed": None, "lambda": lmbda, "image": n,
-                         **_measure(x, base.decompress(data), len(data))})
+            rows.append(
+                {
+                    "loss": "shipped",
+                    "seed": None,
+                    "lambda": lmbda,
+                    "image": n,
+                    **_measure(x, base.decompress(data), len(data)),
+                }
+            )
     runs = [(lmbda, loss, seed) for seed in cfg.seeds for lmbda in cfg.lmbdas for loss in cfg.losses]
     with tempfile.TemporaryDirectory(prefix="nic-study-") as tmp:
         for lmbda, loss, seed in progress(runs, desc="loss study"):
             t0 = time.time()
-            run = TrainConfig(arch="ConvAutoencoder", init_from=shipped[lmbda], lmbda=lmbda, distortion=loss,
-                              steps=cfg.steps, lr=cfg.cae_lr, lr_final=cfg.cae_lr / 10, batch_size=cfg.batch_size,
-                              patch_size=max(cfg.patch_size, CAE_PATCH), data=cfg.data, seed=seed, pca_at=-1.0, save_every_s=1e9,
-                              run_dir=f"{tmp}/{lmbda}-{loss}-{seed}", threads=cfg.threads)
-            model = train(run).cpu().eval()
+            run = TrainConfig(
+                arch="ConvAutoencoder",
+                init_from=shipped[lmbda],
+                lmbda=lmbda,
+                distortion=loss,
+                steps=cfg.steps,
+                lr=cfg.cae_lr,
+                lr_final=cfg.cae_lr / 10,
+                batch_size=cfg.batch_size,
+                patch_size=max(cfg.patch_size, CAE_PATCH),
+                data=cfg.data,
+                seed=seed,
+                pca_at=-1.0,
+                save_every_s=1e9,
+                run_dir=f"{tmp}/{lmbda}-{loss}-{seed}",
+                threads=cfg.threads,
+            )
+            model = train(run).model.cpu().eval()
             for n, x in evaluation.items():
                 data = model.compress(x)
-                rows.append({"loss": loss, "seed": seed, "lambda": lmbda, "image": n, "train_s": time.time() - t0,
-                             **_measure(x, model.decompress(data), len(data))})
+                rows.append(
+                    {
+                        "loss": loss,
+                        "seed": seed,
+                        "lambda": lmbda,
+                        "image": n,
+                        "train_s": time.time() - t0,
+                        **_measure(x, model.decompress(data), len(data)),
+                    }
+                )
             if models is not None:
                 models[(lmbda, loss, seed)] = model
     return rows
@@ -185,7 +247,7 @@ def summarize(rows: pd.DataFrame) -> pd.DataFrame:
     no spread to report: a column of zeros would read as "no spread")."""
     keys = ["loss"] + (["lambda"] if "lambda" in rows and rows["lambda"].notna().any() else [])
     metrics = [m for m in (*METRICS, "bpp") if m in rows]
-    per_run = rows.fillna({"seed": -1}).groupby(keys + ["seed"], sort=False)[metrics].mean()
+    per_run = rows.fillna({"seed": -1}).groupby([*keys, "seed"], sort=False)[metrics].mean()
     mean = per_run.groupby(keys, sort=False).mean()
     if per_run.groupby(keys, sort=False).size().max() < 2:
         return mean[metrics]
@@ -201,15 +263,25 @@ def save_study(rows: pd.DataFrame, cfg: StudyConfig, out_dir: str | Path, comman
     csv, js = out / f"loss-study-{cfg.network}.csv", out / f"loss-study-{cfg.network}.json"
     rows.to_csv(csv, index=False)
     summary = summarize(rows).reset_index()
-    js.write_text(json.dumps({"config": asdict(cfg), "command": command, "torch": torch.__version__,
-                              "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                              "summary": summary.to_dict(orient="records")}, indent=1, default=str))
+    js.write_text(
+        json.dumps(
+            {
+                "config": asdict(cfg),
+                "command": command,
+                "torch": torch.__version__,
+                "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "summary": summary.to_dict(orient="records"),
+            },
+            indent=1,
+            default=str,
+        )
+    )
     return csv, js
 
 
-def saved_study(network: str, results_dir: str | Path = RESULTS_DIR) -> tuple[pd.DataFrame, dict] | None:
-    """A full study saved by :func:`save_study` (rows and its JSON record), or None where this install has none
-    (a pip install carries no benchmark results)."""
+def saved_study(network: str, results_dir: str | Path) -> tuple[pd.DataFrame, dict] | None:
+    """A full study saved by :func:`save_study` in ``results_dir`` (rows and its JSON record), or None where that
+    folder has none (the repository keeps them in ``benchmarks/results``; a pip install carries none)."""
     csv, js = Path(results_dir) / f"loss-study-{network}.csv", Path(results_dir) / f"loss-study-{network}.json"
     if not (csv.exists() and js.exists()):
         return None
@@ -232,8 +304,13 @@ def main(argv: list[str] | None = None) -> None:
             p.add_argument(flag, type=type(f.default), default=None)
     p.add_argument("--out", default=".")
     args = p.parse_args(argv)
-    cfg = StudyConfig(**{f.name: tuple(v) if isinstance(v, list) else v for f in fields(StudyConfig)
-                         if (v := getattr(args, f.name)) is not None})
+    cfg = StudyConfig(
+        **{
+            f.name: tuple(v) if isinstance(v, list) else v
+            for f in fields(StudyConfig)
+            if (v := getattr(args, f.name)) is not None
+        }
+    )
     rows = run_study(cfg)
     paths = save_study(rows, cfg, args.out, "python -m helpers.study " + " ".join(shlex.quote(a) for a in argv))
     print(summarize(rows).round(4).to_string())

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers.data import shared_data_dir
+from helpers.datasets import default_images, shared_data_dir
 
 
 @pytest.fixture(scope="session")
@@ -16,6 +16,12 @@ def shared_data():
     if root is None:
         pytest.skip("../shared/data (cbsd68, mcmaster) is not beside this checkout; set NIC_SHARED_DATA to use it")
     return root
+
+
+@pytest.fixture(scope="module")
+def photo():
+    """A 100 x 130 crop of an embedded test photo: sides that are not multiples of any model's stride."""
+    return default_images("test")["coffee"][:, 50:150, 100:230]
 
 
 @pytest.fixture
@@ -29,9 +35,19 @@ def _train_tiny(tmp_path_factory, arch: str, name: str):
     from helpers.train import TrainConfig, train
 
     root = tmp_path_factory.mktemp(name)
-    cfg = TrainConfig(arch=arch, model_config={"channels": 16, "latent_channels": 24}, steps=60,
-                      batch_size=4, patch_size=64, lr=1e-3, data="default-train", run_dir=str(root / "run"),
-                      export=str(root / f"{name}.pt"), name=name, save_every_s=1e9)
+    cfg = TrainConfig(
+        arch=arch,
+        model_config={"channels": 16, "latent_channels": 24},
+        steps=60,
+        batch_size=4,
+        patch_size=64,
+        lr=1e-3,
+        data="default-train",
+        run_dir=str(root / "run"),
+        export=str(root / f"{name}.pt"),
+        name=name,
+        save_every_s=1e9,
+    )
     train(cfg, command="pytest fixture")
     return root / f"{name}.pt"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from helpers.codecs import OPTIONAL
-from helpers.data import default_images
+from helpers.classical import OPTIONAL
+from helpers.datasets import default_images
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -22,8 +22,20 @@ def _run(*args):
 
 
 def test_rd_benchmark_writes_csv_plot_and_bd_tables(tiny_checkpoint, tmp_path):
-    out = _run("benchmarks/rd.py", "--images", "default", "--codecs", "JPEG", "WebP", "--quick",
-               "--models", str(tiny_checkpoint), "--peers", "--out", str(tmp_path))  # the committed peers: not here
+    out = _run(
+        "benchmarks/rd.py",
+        "--images",
+        "default",
+        "--codecs",
+        "JPEG",
+        "WebP",
+        "--quick",
+        "--models",
+        str(tiny_checkpoint),
+        "--peers",
+        "--out",
+        str(tmp_path),
+    )  # the committed peers: not here
     rows = pd.read_csv(tmp_path / "rd-default.csv")
     assert set(rows.codec) == {"JPEG", "WebP", "tiny"}
     pixels = rows.image.map({k: x.shape[1] * x.shape[2] for k, x in default_images("test").items()})
@@ -36,7 +48,7 @@ def test_rd_benchmark_writes_csv_plot_and_bd_tables(tiny_checkpoint, tmp_path):
     meta = json.loads((tmp_path / "rd-default.json").read_text())
     assert meta["images"] == 3 and meta["quick"] is True and meta["trained_on"] == []
     summary = (tmp_path / "summary.md").read_text()  # every set in --out in one table; README untouched
-    webp = [line for line in summary.splitlines() if line.startswith("| WebP ")][0]
+    webp = next(line for line in summary.splitlines() if line.startswith("| WebP "))
     assert "default (3) ‡ PSNR" in summary and webp.count(" %") == 2 and "| tiny " in summary
     assert "](rd-default.png)" in summary
 
@@ -93,8 +105,20 @@ def test_speed_benchmark_measures_every_codec(tiny_checkpoint, tmp_path):
 def test_rd_benchmark_compares_against_the_peer(tiny_checkpoint, tiny_peer, tmp_path):
     """The same run codes the same photos with ours and the CompressAI peer: BD-rate ours vs theirs, the rate points
     side by side and the speed ratio."""
-    _run("benchmarks/rd.py", "--images", "default", "--codecs", "JPEG", "--quick", "--models", str(tiny_checkpoint),
-         "--peers", str(tiny_peer), "--out", str(tmp_path))
+    _run(
+        "benchmarks/rd.py",
+        "--images",
+        "default",
+        "--codecs",
+        "JPEG",
+        "--quick",
+        "--models",
+        str(tiny_checkpoint),
+        "--peers",
+        str(tiny_peer),
+        "--out",
+        str(tmp_path),
+    )
     rows = pd.read_csv(tmp_path / "rd-default.csv")
     assert set(rows.codec) == {"JPEG", "tiny", "tinypeer"}
     peer_rows = rows[rows.codec == "tinypeer"]
@@ -103,12 +127,23 @@ def test_rd_benchmark_compares_against_the_peer(tiny_checkpoint, tiny_peer, tmp_
     assert "## Against the peer: CompressAI bmshj2018-factorized (`tinypeer`)" in report
     speed = report.split("Speed over the same files")[1]
     assert "encode Mpixel/s vs peer" in speed and "decode Mpixel/s vs peer" in speed
-    ratio_row = [line for line in speed.splitlines() if line.startswith("| tiny ")][0]
+    ratio_row = next(line for line in speed.splitlines() if line.startswith("| tiny "))
     ratios = [float(v) for v in ratio_row.strip("|").split("|")[1:]]
     assert len(ratios) == 4 and all(0 < r < 1000 for r in ratios)
 
 
 def test_rd_benchmark_skips_the_peer_when_told(tiny_checkpoint, tmp_path):
-    _run("benchmarks/rd.py", "--images", "default", "--codecs", "JPEG", "--quick", "--models", str(tiny_checkpoint),
-         "--peers", "--out", str(tmp_path))
+    _run(
+        "benchmarks/rd.py",
+        "--images",
+        "default",
+        "--codecs",
+        "JPEG",
+        "--quick",
+        "--models",
+        str(tiny_checkpoint),
+        "--peers",
+        "--out",
+        str(tmp_path),
+    )
     assert "Against the peer" not in (tmp_path / "rd-default.md").read_text()

@@ -1,5 +1,6 @@
 """The book: every chapter's .md and .ipynb agree, carry the pieces readers rely on, run, and build cleanly."""
 
+import os
 import re
 import subprocess
 import sys
@@ -111,14 +112,37 @@ def test_chapter_passes_nbval_in_quick_mode(md):
 
     out = ROOT / "_build" / "nbval" / md.with_suffix(".ipynb").name
     out.parent.mkdir(parents=True, exist_ok=True)
-    pm.execute_notebook(str(md.with_suffix(".ipynb")), str(out), parameters={"QUICK": True, "DEVICE": "cpu"},
-                        prepare_only=True, kernel_name="python3")
+    pm.execute_notebook(
+        str(md.with_suffix(".ipynb")),
+        str(out),
+        parameters={"QUICK": True, "DEVICE": "cpu"},
+        prepare_only=True,
+        kernel_name="python3",
+    )
     injected = [c for c in jupytext.read(out).cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and "QUICK = True" in injected[0].source
     run = subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-current-env", "--nbval-cell-timeout", "900",
-         "-p", "no:cacheprovider", "-o", "addopts=-q", "--rootdir", str(out.parent), str(out)],
-        capture_output=True, text=True, cwd=out.parent)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval-lax",
+            "--nbval-current-env",
+            "--nbval-cell-timeout",
+            "900",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "addopts=-q",
+            "--rootdir",
+            str(out.parent),
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=out.parent,
+        env={**os.environ, "NIC_RESULTS": str(ROOT / "benchmarks" / "results")},
+    )  # ch 5 shows the saved studies
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-3000:]
     assert " passed" in run.stdout and " failed" not in run.stdout
 

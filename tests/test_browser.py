@@ -16,7 +16,6 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from test_book import CHAPTERS, ROOT, toc_files
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -40,9 +39,15 @@ def browser():
 
     opts = webdriver.ChromeOptions()
     opts.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1600",
-                # no network: any request that leaves this machine fails, as it would for an offline reader
-                "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1600",
+        # no network: any request that leaves this machine fails, as it would for an offline reader
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+    ):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
@@ -85,9 +90,14 @@ def screenshot(browser, url: str, name: str, width: int, part: int = 6000) -> li
     SHOTS.mkdir(parents=True, exist_ok=True)
     paths = []
     for k, top in enumerate(range(0, height, part), start=1):
-        shot = browser.execute_cdp_cmd("Page.captureScreenshot", {
-            "format": "png", "captureBeyondViewport": True,
-            "clip": {"x": 0, "y": top, "width": width, "height": min(part, height - top), "scale": 1}})
+        shot = browser.execute_cdp_cmd(
+            "Page.captureScreenshot",
+            {
+                "format": "png",
+                "captureBeyondViewport": True,
+                "clip": {"x": 0, "y": top, "width": width, "height": min(part, height - top), "scale": 1},
+            },
+        )
         paths.append(SHOTS / f"{name}-{width}-{k}.png")
         paths[-1].write_bytes(base64.b64decode(shot["data"]))
     return paths
@@ -115,11 +125,13 @@ def test_page_renders_offline(page, browser, server):
     if 'class="math' in text:
         assert browser.execute_async_script(MATH_DONE) > 0, "MathJax did not typeset this page's math"
     broken = browser.execute_script(
-        "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
+        "return Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
+    )
     assert not broken, f"images that did not load: {broken}"
     if Path(page).stem in {md.stem for md in CHAPTERS}:
         links = browser.execute_script(
-            "return Array.from(document.querySelectorAll('a[href*=\"colab.research.google.com\"]')).map(a => a.href)")
+            "return Array.from(document.querySelectorAll('a[href*=\"colab.research.google.com\"]')).map(a => a.href)"
+        )
         assert links, "no Colab badge or launch button"
         assert all(link.endswith(f"{page}.ipynb") for link in links), links
     seen = browser.find_element("css selector", "main").text
@@ -130,27 +142,38 @@ def test_page_renders_offline(page, browser, server):
     titles = browser.title.split(" — ")
     assert len(titles) == len(set(titles)), f"the tab repeats its title: {browser.title!r}"
     alts = browser.execute_script(
-        "return Array.from(document.querySelectorAll('main img')).map(i => i.getAttribute('alt') || '')")
+        "return Array.from(document.querySelectorAll('main img')).map(i => i.getAttribute('alt') || '')"
+    )
     hashed = [a for a in alts if re.fullmatch(r"[0-9a-f]{20,}.*", a) or a.endswith(".png")]
     assert not hashed, f"images whose alt text is a file name: {hashed}"
     screenshot(browser, f"{url}/{page}.html", Path(page).name, DESKTOP)
     screenshot(browser, f"{url}/{page}.html", Path(page).name, PHONE)  # leaves the window at phone width
     shown_images = browser.execute_script(  # the images shown, not the explorer's hidden frames
         "return Array.from(document.querySelectorAll('.cell_output img')).filter(i => i.getClientRects().length)"
-        ".map(i => [i.getBoundingClientRect().width, i.naturalWidth, i.alt])")
-    shrunk = [(round(shown / natural, 2), alt[:60]) for shown, natural, alt in shown_images
-              if shown < PHONE_SCALE * natural]
+        ".map(i => [i.getBoundingClientRect().width, i.naturalWidth, i.alt])"
+    )
+    shrunk = [
+        (round(shown / natural, 2), alt[:60]) for shown, natural, alt in shown_images if shown < PHONE_SCALE * natural
+    ]
     assert not shrunk, f"figures shrunk below {PHONE_SCALE} on a phone (text under 10 px): {shrunk}"
-    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE" and not any(
-        benign in e["message"] for benign in (
-            "favicon.ico",  # the browser asks for a favicon the book does not have
-            "Got invalid theme mode",  # the theme's note on a first visit, before any light/dark choice is stored
-        ))]
+    errors = [
+        e
+        for e in browser.get_log("browser")
+        if e["level"] == "SEVERE"
+        and not any(
+            benign in e["message"]
+            for benign in (
+                "favicon.ico",  # the browser asks for a favicon the book does not have
+                "Got invalid theme mode",  # the theme's note on a first visit, before any light/dark choice is stored
+            )
+        )
+    ]
     assert not errors, errors
 
 
 VISIBLE_TOGGLE = """
-return Array.from(document.querySelectorAll(arguments[0])).find(b => b.offsetParent !== null && b.getClientRects().length);
+return Array.from(document.querySelectorAll(arguments[0]))
+  .find(b => b.offsetParent !== null && b.getClientRects().length);
 """
 
 
@@ -195,7 +218,7 @@ def test_desktop_menu_button_collapses_the_sidebar(browser, server):
 @pytest.mark.slow
 def test_the_rate_explorer_slides_in_the_static_book(browser, server):
     """Chapter 3's explorer is a real control in the offline book: moving the range input shows another frame."""
-    url, html = server
+    url, _ = server
     page = next(p for p in toc_files() if "cae" in p)
     browser.set_window_size(DESKTOP, 1000)
     browser.get(f"{url}/{page}.html")

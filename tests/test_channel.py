@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from helpers.channel import decode_damaged_jpeg, flip_bits, flip_index_bits, noise_tolerance
-from helpers.codecs import classical_codecs
-from helpers.data import default_images
+from helpers.classical import classical_codecs
+from helpers.datasets import default_images
 from helpers.models import GenerativeCodec
 
 

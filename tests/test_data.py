@@ -3,22 +3,17 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers import data
-from helpers.data import (
+from helpers import datasets as data
+from helpers.datasets import (
     EMBEDDED,
     TEST_NAMES,
     TRAIN_NAMES,
     DatasetUnavailable,
-    PatchDataset,
-    crop,
     default_images,
     load_folder,
-    load_image,
     load_images,
-    pad_to_multiple,
-    to_tensor,
-    to_uint8,
 )
+from helpers.images import crop, load_image, pad_to_multiple, to_tensor, to_uint8
 
 
 def test_embedded_split_is_fixed_disjoint_and_complete():
@@ -160,30 +155,10 @@ def test_pad_and_crop(h, w):
     assert torch.equal(y[..., -1, -1], x[..., -1, -1])  # replicated edge, not zeros
 
 
-def test_patch_dataset_shapes_and_determinism():
-    imgs = default_images("train")
-    ds = PatchDataset(imgs, 64, patches_per_image=4)
-    assert len(ds) == 20
-    torch.manual_seed(0)
-    a = torch.stack([ds[i] for i in range(len(ds))])
-    torch.manual_seed(0)
-    b = torch.stack([ds[i] for i in range(len(ds))])
-    assert a.shape == (20, 3, 64, 64) and torch.equal(a, b)
-    assert not torch.equal(a[0], a[5])  # different crops of the same image
-
-
-def test_patch_dataset_small_images():
-    small = {"tiny": torch.rand(3, 20, 40)}
-    with pytest.raises(ValueError, match="smaller than the 32x32 patch"):
-        PatchDataset(small, 32)
-    ds = PatchDataset(small, 32, pad_if_needed=True)
-    assert ds[0].shape == (3, 32, 32)
-
-
 def test_cifar10_source_gives_32x32_tiles_and_fails_clearly_offline(monkeypatch):
     import types
 
-    import helpers.data as data
+    import helpers.datasets as data
 
     fake = types.SimpleNamespace(data=np.random.default_rng(0).integers(0, 256, (12, 32, 32, 3), dtype=np.uint8))
     monkeypatch.setattr(data, "download_cifar10", lambda train=True: fake)
@@ -197,3 +172,19 @@ def test_cifar10_source_gives_32x32_tiles_and_fails_clearly_offline(monkeypatch)
     monkeypatch.setattr(data, "download_cifar10", offline)
     with pytest.raises(data.DatasetUnavailable, match="could not be downloaded"):
         data.load_images("cifar10-test")
+
+
+def test_random_patches_are_seeded_crops_and_refuse_small_images():
+    from helpers.datasets import random_patches
+
+    imgs = list(default_images("train").values())
+    a = random_patches(imgs, 20, 64, torch.Generator().manual_seed(0))
+    b = random_patches(imgs, 20, 64, torch.Generator().manual_seed(0))
+    assert a.shape == (20, 3, 64, 64) and torch.equal(a, b)  # the generator alone decides the batch
+    assert not torch.equal(a[0], a[1])
+    x = torch.arange(3 * 8 * 8, dtype=torch.float32).view(3, 8, 8)
+    crops = random_patches([x], 64, 8, torch.Generator().manual_seed(1))  # whole image: only the flip varies
+    assert {bool(torch.equal(c, x)) for c in crops} == {True, False}
+    assert all(torch.equal(c, x) or torch.equal(c, x.flip(-1)) for c in crops)
+    with pytest.raises(ValueError, match="smaller than the 64 patch"):
+        random_patches([torch.rand(3, 20, 40)], 1, 64, torch.Generator())

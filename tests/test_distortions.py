@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from helpers.data import default_images
+from helpers.datasets import default_images
 from helpers.distortions import DISTORTIONS, at_psnr
 from helpers.metrics import psnr, ssim
 

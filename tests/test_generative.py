@@ -8,17 +8,26 @@ from dataclasses import replace
 import pytest
 import torch
 
+from helpers import bitstream as fmt
 from helpers import checkpoints
 from helpers.codec import FormatError, api
-from helpers.codec import format as fmt
-from helpers.data import default_images, random_patches, to_pil
+from helpers.datasets import default_images, random_patches
+from helpers.images import to_pil
 from helpers.models import Discriminator, FactorizedPrior, GenerativeCodec, Generator
 from helpers.models.dcgan import MAX_BITS, dequantize_latent, quantize_latent
 from helpers.train import TrainConfig, fit_encoder, fit_gan, train
 
-TINY = TrainConfig(arch="GenerativeCodec", model_config={"latent_dim": 8, "channels": 8, "size": 16, "bits": 3},
-                   stage="gan", steps=30, batch_size=16, lr=2e-4, lr_final=2e-4, data="default-train",
-                   save_every_s=1e9)
+TINY = TrainConfig(
+    arch="GenerativeCodec",
+    model_config={"latent_dim": 8, "channels": 8, "size": 16, "bits": 3},
+    stage="gan",
+    steps=30,
+    batch_size=16,
+    lr=2e-4,
+    lr_final=2e-4,
+    data="default-train",
+    save_every_s=1e9,
+)
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +35,24 @@ def codec(tmp_path_factory):
     """A tiny codec: 30 GAN steps, then 40 encoder steps with the generator frozen, exported and reloaded."""
     root = tmp_path_factory.mktemp("gen")
     train(replace(TINY, run_dir=str(root / "gan"), export=str(root / "gan.pt"), name="tiny-gan"))
-    train(replace(TINY, stage="encoder", steps=40, lr=2e-3, run_dir=str(root / "enc"), init_from=str(root / "gan.pt"),
-                  export=str(root / "tiny-gen.pt"), name="tiny-gen"), command="pytest")
+    train(
+        replace(
+            TINY,
+            stage="encoder",
+            steps=40,
+            lr=2e-3,
+            run_dir=str(root / "enc"),
+            init_from=str(root / "gan.pt"),
+            export=str(root / "tiny-gen.pt"),
+            name="tiny-gen",
+        ),
+        command="pytest",
+    )
     return checkpoints.load(root / "tiny-gen.pt")
 
 
 @pytest.fixture(scope="module")
-def photo():
+def tile_photo():
     return default_images("test")["coffee"][:, 40:111, 60:150]  # 71 x 90: not a multiple of the 16-pixel tile
 
 
@@ -58,7 +78,7 @@ def test_quantizer_bins_are_equiprobable_nested_and_inverted():
         centre = dequantize_latent(k, bits)
         assert torch.equal(quantize_latent(centre, bits), k)  # each centre lies in its own bin
     assert quantize_latent(torch.tensor([-50.0, 50.0]), 4).tolist() == [0, 15]  # tails clamp to the end bins
-    with pytest.raises(ValueError, match="1..8"):
+    with pytest.raises(ValueError, match=r"1\.\.8"):
         quantize_latent(z, MAX_BITS + 1)
 
 
@@ -70,12 +90,22 @@ def _sampler(size, batch=16):
 def test_gan_steps_teach_the_discriminator_then_the_encoder_learns_to_invert_the_generator():
     torch.manual_seed(0)
     model, d = GenerativeCodec(latent_dim=8, channels=8, size=16), Discriminator(channels=8, size=16)
-    opts = (torch.optim.Adam(model.generator.parameters(), 2e-4, betas=(0.5, 0.999)),
-            torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999)))
+    opts = (
+        torch.optim.Adam(model.generator.parameters(), 2e-4, betas=(0.5, 0.999)),
+        torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999)),
+    )
     enc, gen = _copy(model.encoder), _copy(model.generator)
     log = []
-    fit_gan(model, d, _sampler(16), opts, start=0, steps=40, lr_at=lambda s: 2e-4,
-            on_step=lambda s, p: log.append(p["d_loss"]))
+    fit_gan(
+        model,
+        d,
+        _sampler(16),
+        opts,
+        start=0,
+        steps=40,
+        lr_at=lambda s: 2e-4,
+        on_step=lambda s, p: log.append(p["d_loss"]),
+    )
     assert sum(log[-10:]) < sum(log[:10])  # starts at 2 log 2: D cannot yet tell photos from G's tiles
     assert _same(enc, model.encoder) and not _same(gen, model.generator)
 
@@ -83,8 +113,16 @@ def test_gan_steps_teach_the_discriminator_then_the_encoder_learns_to_invert_the
     with torch.no_grad():  # tiles the generator can make: an encoder that inverts it gets them back exactly
         batch = model.generator.eval()(torch.randn(16, 8))
     log.clear()
-    fit_encoder(model, lambda step: batch, torch.optim.Adam(model.encoder.parameters(), 2e-3), start=0, steps=40,
-                lr_at=lambda s: 2e-3, kl_weight=0.0, on_step=lambda s, p: log.append(p["distortion"]))
+    fit_encoder(
+        model,
+        lambda step: batch,
+        torch.optim.Adam(model.encoder.parameters(), 2e-3),
+        start=0,
+        steps=40,
+        lr_at=lambda s: 2e-3,
+        kl_weight=0.0,
+        on_step=lambda s, p: log.append(p["distortion"]),
+    )
     assert sum(log[-5:]) < 0.2 * sum(log[:5])  # measured: 0.0088 -> 0.0002
     assert _same(gen, model.generator)  # batch-norm statistics included: it ran in eval mode
 
@@ -104,20 +142,20 @@ def test_train_exports_a_codec_with_both_stages_budget(codec):
         train(replace(TINY, arch="FactorizedPrior", model_config={}))
 
 
-def test_decoder_output_equals_what_the_encoder_measured(codec, photo):
+def test_decoder_output_equals_what_the_encoder_measured(codec, tile_photo):
     for bits in (1, 3, 8):
-        data = codec.compress(photo, bits=bits)
+        data = codec.compress(tile_photo, bits=bits)
         x_hat = codec.decompress(data)
-        assert x_hat.shape == photo.shape
-        assert torch.equal(x_hat, codec.reconstruct(photo, bits=bits))
+        assert x_hat.shape == tile_photo.shape
+        assert torch.equal(x_hat, codec.reconstruct(tile_photo, bits=bits))
     header, payload = fmt.unpack(data)
     assert header.latent_shape == (8, math.ceil(71 / 16), math.ceil(90 / 16)) and payload[0] == 8
 
 
-def test_rate_grows_with_bits_and_entropy_coding_beats_the_fixed_length_code(codec, photo):
-    sizes = [len(codec.compress(photo, bits=b)) for b in range(1, MAX_BITS + 1)]
+def test_rate_grows_with_bits_and_entropy_coding_beats_the_fixed_length_code(codec, tile_photo):
+    sizes = [len(codec.compress(tile_photo, bits=b)) for b in range(1, MAX_BITS + 1)]
     assert sizes == sorted(sizes)
-    k, _ = codec.encode_indices(photo, 8)
+    k, _ = codec.encode_indices(tile_photo, 8)
     overhead = len(fmt.pack(fmt.Header(3, codec.name, 71, 90, (8, 5, 6), 0), b"")) + 1 + 4  # header, bits, escapes
     assert sizes[-1] - overhead < k.numel()  # under 8 bits per number: the counts are not uniform
 
@@ -131,8 +169,8 @@ def test_the_tables_come_from_training_tiles(codec):
     assert int(t.freqs[0][:4].sum()) == int(counts[0].sum())
 
 
-def test_bad_files_are_refused(codec, photo):
-    data = bytearray(codec.compress(photo, bits=2))
+def test_bad_files_are_refused(codec, tile_photo):
+    data = bytearray(codec.compress(tile_photo, bits=2))
     header, payload = fmt.unpack(bytes(data))
     for bad_bits in (0, 9):
         forged = fmt.pack(header, bytes([bad_bits]) + payload[1:])
@@ -143,31 +181,48 @@ def test_bad_files_are_refused(codec, photo):
     other = GenerativeCodec(latent_dim=8, channels=8, size=16)
     with pytest.raises(FormatError, match="other weights"):
         other.decompress(bytes(data))
-    with pytest.raises(ValueError, match="1..8"):
-        codec.compress(photo, bits=9)
+    for bad in (9, 0, -1, 2.5, True):  # declared options are checked: nothing falls back to a default silently
+        with pytest.raises(ValueError, match="bits must be an integer from 1 to 8"):
+            codec.compress(tile_photo, bits=bad)
+    with pytest.raises(ValueError, match="has no option depth: it takes bits"):
+        codec.compress(tile_photo, depth=2)
 
 
-def test_api_and_cli_take_bits(codec, photo, tmp_path):
+def test_api_and_cli_take_bits(codec, tile_photo, tmp_path):
     path = tmp_path / "tiny-gen.pt"
     checkpoints.export(codec, path, "tiny-gen", codec.meta)
-    data = api.compress(photo, str(path), bits=2)
+    data = api.compress(tile_photo, str(path), bits=2)
     assert fmt.unpack(data)[1][0] == 2
-    assert torch.equal(api.decompress(data, str(path)), codec.reconstruct(photo, bits=2))
-    with pytest.raises(ValueError, match="takes no options"):
-        api.compress(photo, FactorizedPrior(channels=8, latent_channels=8), bits=2)
+    assert torch.equal(api.decompress(data, str(path)), codec.reconstruct(tile_photo, bits=2))
+    with pytest.raises(ValueError, match="has no option bits: it takes none"):
+        api.compress(tile_photo, FactorizedPrior(channels=8, latent_channels=8), bits=2)
     src = tmp_path / "in.png"
-    to_pil(photo).save(src)
-    run = subprocess.run([sys.executable, "-m", "helpers.codec", "encode", str(src), str(tmp_path / "a.nic"),
-                          "--model", str(path), "--bits", "4"], capture_output=True, text=True)
+    to_pil(tile_photo).save(src)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "helpers.codec",
+            "encode",
+            str(src),
+            str(tmp_path / "a.nic"),
+            "--model",
+            str(path),
+            "--bits",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     assert fmt.unpack((tmp_path / "a.nic").read_bytes())[1][0] == 4
 
 
-def test_quantization_aware_forward_decodes_the_real_indices_and_passes_gradients(codec, photo):
-    tiles, grid = codec._tiles(photo)
+def test_quantization_aware_forward_decodes_the_real_indices_and_passes_gradients(codec, tile_photo):
+    tiles, _ = codec._tiles(tile_photo)
     codec.eval()
     out = codec(tiles, bits=2)
-    k, _ = codec.encode_indices(photo, 2)
+    k, _ = codec.encode_indices(tile_photo, 2)
     with torch.no_grad():
         expected = codec.generator(dequantize_latent(k.T, 2))
     assert torch.allclose(out.x_hat, expected, atol=1e-6)  # the training forward sees what the decoder will

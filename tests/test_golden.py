@@ -17,7 +17,8 @@ import pytest
 from PIL import Image
 
 from helpers.codec import decompress
-from helpers.data import default_images, to_uint8
+from helpers.datasets import default_images
+from helpers.images import to_uint8
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 CASES = sorted(p.stem for p in GOLDEN.glob("*.nic"))
@@ -66,8 +67,9 @@ def _write() -> None:
         (GOLDEN / f"{name}.nic").write_bytes(data)
         Image.fromarray(to_uint8(decompress(data, _model_for(name)))).save(GOLDEN / f"{name}.png")
         files[name] = {"bytes": len(data), "options": options}
-    (GOLDEN / "golden.json").write_text(json.dumps({"image": "coffee[:, 100:161, 200:283]", "files": files},
-                                                   indent=1) + "\n")
+    (GOLDEN / "golden.json").write_text(
+        json.dumps({"image": "coffee[:, 100:161, 200:283]", "files": files}, indent=1) + "\n"
+    )
 
 
 if __name__ == "__main__":

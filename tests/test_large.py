@@ -6,7 +6,8 @@ import torch.nn.functional as F
 
 from helpers import checkpoints
 from helpers.codec import api
-from helpers.data import default_images, pad_to_multiple
+from helpers.datasets import default_images
+from helpers.images import pad_to_multiple
 from helpers.metrics import psnr
 from helpers.models import tiled
 from helpers.models.base import Codec
@@ -16,7 +17,7 @@ def _models():
     models = [api.load_model("factorized-q3"), api.load_model("cae-q3")]
     try:
         from helpers.models import CompressAIFactorized
-        from helpers.train import FP_CONFIG
+        from helpers.train.plans import FP_CONFIG
 
         torch.manual_seed(0)
         models.append(CompressAIFactorized(**FP_CONFIG).eval())
@@ -51,8 +52,9 @@ def test_a_4000x3000_photo_codes_in_tiles(which, request, monkeypatch):
     """A 12-megapixel image round-trips through the tiled path (bytes -> image of the right size); its decoded
     image matches the whole-image computation to rounding (a latent at exactly .5 may round the other way)."""
     model = checkpoints.load(request.getfixturevalue(which))
-    x = F.interpolate(default_images("test")["coffee"][None], size=(3000, 4000), mode="bilinear",
-                      align_corners=False)[0].clamp(0, 1)
+    x = F.interpolate(default_images("test")["coffee"][None], size=(3000, 4000), mode="bilinear", align_corners=False)[
+        0
+    ].clamp(0, 1)
     calls = []
     monkeypatch.setattr("helpers.models.base.tiled", lambda *a, **k: calls.append(1) or tiled(*a, **k))
     data = model.compress(x)

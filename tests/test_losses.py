@@ -4,8 +4,8 @@ import pytest
 import torch
 from pytorch_msssim import ssim as library_ssim
 
-from helpers.codecs import CLASSICAL
-from helpers.data import default_images
+from helpers.classical import CLASSICAL
+from helpers.datasets import default_images
 from helpers.losses import (
     ALPHA_PAPER,
     ALPHA_REFERENCE_CODE,
@@ -30,7 +30,8 @@ def test_ssim_loss_is_one_minus_pytorch_msssim(pair):
     x_hat, x = pair
     assert float(ssim_loss(x_hat, x)) == pytest.approx(1 - float(library_ssim(x_hat, x, data_range=1.0)), abs=1e-5)
     assert float(ssim_loss(x_hat[:1], x[:1])) == pytest.approx(
-        1 - float(library_ssim(x_hat[:1], x[:1], data_range=1.0)), abs=1e-5)
+        1 - float(library_ssim(x_hat[:1], x[:1], data_range=1.0)), abs=1e-5
+    )
 
 
 def test_identical_images_cost_nothing(pair):

@@ -5,7 +5,7 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from helpers.data import default_images
+from helpers.datasets import default_images
 from helpers.metrics import (
     bpp,
     evaluate,
@@ -61,11 +61,19 @@ def test_ssim_known_pairs():
     s = float(ssim(x, noisy))
     assert 0.2 < s < 0.8
     # scikit-image with the same Gaussian window agrees (it pads differently at borders: a small tolerance)
-    ref = np.mean([
-        structural_similarity(x[c].numpy(), noisy[c].numpy(), data_range=1.0, gaussian_weights=True, sigma=1.5,
-                              use_sample_covariance=False)
-        for c in range(3)
-    ])
+    ref = np.mean(
+        [
+            structural_similarity(
+                x[c].numpy(),
+                noisy[c].numpy(),
+                data_range=1.0,
+                gaussian_weights=True,
+                sigma=1.5,
+                use_sample_covariance=False,
+            )
+            for c in range(3)
+        ]
+    )
     assert s == pytest.approx(ref, abs=0.01)
 
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from helpers.data import crop, pad_to_multiple
+from helpers.images import crop, pad_to_multiple
 from helpers.losses import bits, rd_loss
 from helpers.models import ConvAutoencoder, FactorizedPrior
 from helpers.models.layers import GDN
@@ -85,13 +85,9 @@ def test_rate_estimate_matches_file_size_on_a_trained_model():
     with torch.no_grad():
         y = m.analysis(x)
         y = 3 * (y - y.mean()) / y.std()  # an untrained encoder's latent, scaled to a realistic spread
-    opt = torch.optim.Adam(m.density.parameters(), lr=2e-2)
-    for _ in range(300):
-        loss = bits(m.density(y + torch.rand_like(y) - 0.5))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    from helpers.entropy import encode
+    from helpers.entropy import encode, fit_density
+
+    fit_density(m.density, y, steps=300, lr=2e-2)
 
     y_hat = torch.round(y[:1])
     estimate = float(bits(m.density(y_hat)).detach())

@@ -64,7 +64,7 @@ def test_the_gpu_workflow_runs_make_full_and_make_full_runs_every_chapter():
     assert "gpu" in job["runs-on"] and "self-hosted" in job["runs-on"]
     assert any(step.get("run") == "make full" for step in job["steps"])
     make = (root / "Makefile").read_text()
-    recipe = make[make.index("\nfull:"):]
+    recipe = make[make.index("\nfull:") :]
     assert "QUICK False" in recipe and "--nbval-lax" in recipe and "book/[0-9]*.ipynb" in recipe
 
 
@@ -75,9 +75,11 @@ def _kernel_says(allow_stdin: bool) -> dict:
 
     km, kc = start_new_kernel(kernel_name="python3")
     try:
-        code = ("from helpers.notebook import progress, someone_watching\n"
-                "bar = progress(range(3))\n"
-                "print(someone_watching(), bar.disable)")
+        code = (
+            "from helpers.runtime import progress, someone_watching\n"
+            "bar = progress(range(3))\n"
+            "print(someone_watching(), bar.disable)"
+        )
         kc.execute(code, allow_stdin=allow_stdin)
         out, stderr = "", ""
         while True:
@@ -106,7 +108,7 @@ def test_progress_bars_in_a_terminal_follow_the_terminal():
     import subprocess
     import sys
 
-    code = "from helpers.notebook import progress; print(progress(range(3)).disable)"
+    code = "from helpers.runtime import progress; print(progress(range(3)).disable)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "True" and r.stderr == ""  # stderr is a pipe here, as in a log file or CI
 
@@ -118,8 +120,10 @@ def test_show_table_formats_for_reading():
 
     import pandas as pd
 
-    df = pd.DataFrame({"bytes": [145560.0, 5272.0], "psnr": [30.12345, float("nan")], "psnr sd": [0.00003, 0.4],
-                       "rate": [0.0, 1e-4]}, index=pd.Index(["ours", "zlib"], name="codec"))
+    df = pd.DataFrame(
+        {"bytes": [145560.0, 5272.0], "psnr": [30.12345, float("nan")], "psnr sd": [0.00003, 0.4], "rate": [0.0, 1e-4]},
+        index=pd.Index(["ours", "zlib"], name="codec"),
+    )
     html = show_table(df, digits={"psnr": 2, "rate": "{:g}"}).to_html()
     headers = re.findall(r"<th[^>]*>([^<]*)</th>", html)
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", html)

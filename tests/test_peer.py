@@ -10,23 +10,19 @@ import torch
 
 compressai = pytest.importorskip("compressai", reason="the peer needs CompressAI: pip install '.[peers]'")
 
+from conftest import damaged_files  # noqa: E402
+
+from helpers import bitstream as fmt  # noqa: E402
 from helpers import checkpoints  # noqa: E402
 from helpers.codec import FormatError, api  # noqa: E402
-from helpers.codec import format as fmt  # noqa: E402
-from helpers.data import default_images  # noqa: E402
 from helpers.models import CompressAIFactorized, FactorizedPrior  # noqa: E402
-from conftest import damaged_files  # noqa: E402
-from helpers.train import FP_CONFIG, PEER, SHIPPED, TrainConfig, _optimizers, fit, train  # noqa: E402
+from helpers.train import PEER, SHIPPED, TrainConfig, fit, optimizers_for, train  # noqa: E402
+from helpers.train.plans import FP_CONFIG  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def peer(tiny_peer):
     return checkpoints.load(tiny_peer)
-
-
-@pytest.fixture(scope="module")
-def photo():
-    return default_images("test")["coffee"][:, 50:150, 100:230]  # 100 x 130: not a multiple of 16
 
 
 def test_forward_is_compressais_forward(peer, photo):
@@ -121,7 +117,7 @@ def test_the_trainer_steps_the_quantiles_on_their_own_optimizer():
     """As CompressAI's examples/train.py: the quantiles move only by the aux optimizer, and the aux loss falls."""
     torch.manual_seed(0)
     model = CompressAIFactorized(8, 8)
-    opts, _ = _optimizers(TrainConfig(arch="CompressAIFactorized"), model, "cpu")
+    opts, _ = optimizers_for(TrainConfig(arch="CompressAIFactorized"), model, "cpu")
     main_ids = {id(p) for g in opts["model"].param_groups for p in g["params"]}
     aux_ids = {id(p) for g in opts["aux"].param_groups for p in g["params"]}
     assert aux_ids == {id(p) for p in model.aux_parameters()} and not main_ids & aux_ids
@@ -129,20 +125,36 @@ def test_the_trainer_steps_the_quantiles_on_their_own_optimizer():
     before, aux_before = model.aux_parameters()[0].detach().clone(), model.aux_loss().item()
     x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     seen = []
-    fit(model, lambda s: x, opts["model"], start=0, steps=30, lmbda=0.01, lr_at=lambda s: 1e-3,
-        on_step=lambda s, parts: seen.append(parts), aux_optimizer=opts["aux"])
+    fit(
+        model,
+        lambda s: x,
+        opts["model"],
+        start=0,
+        steps=30,
+        lmbda=0.01,
+        lr_at=lambda s: 1e-3,
+        on_step=lambda s, parts: seen.append(parts),
+        aux_optimizer=opts["aux"],
+    )
     assert "aux_loss" in seen[-1] and seen[-1]["aux_loss"] < aux_before
     assert not torch.equal(model.aux_parameters()[0], before)
 
 
 def test_an_interrupted_peer_run_resumes_to_the_same_weights(tmp_path):
-    tiny = TrainConfig(arch="CompressAIFactorized", model_config={"channels": 8, "latent_channels": 8}, steps=6,
-                       batch_size=2, patch_size=32, data="default-train", save_every_s=1e9)
-    whole = train(replace(tiny, run_dir=str(tmp_path / "whole")))
+    tiny = TrainConfig(
+        arch="CompressAIFactorized",
+        model_config={"channels": 8, "latent_channels": 8},
+        steps=6,
+        batch_size=2,
+        patch_size=32,
+        data="default-train",
+        save_every_s=1e9,
+    )
+    whole = train(replace(tiny, run_dir=str(tmp_path / "whole"))).model
     train(replace(tiny, run_dir=str(tmp_path / "part"), until_s=1e-9))
     state = torch.load(tmp_path / "part" / "state.pt", weights_only=True)
     assert 0 < state["step"] < tiny.steps and set(state["optimizers"]) == {"model", "aux"}
-    resumed = train(replace(tiny, run_dir=str(tmp_path / "part")))
+    resumed = train(replace(tiny, run_dir=str(tmp_path / "part"))).model
     for (k, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), k
 

@@ -56,8 +56,16 @@ def test_rd_curve_and_table():
     for codec, scale in [("A", 1.0), ("B", 0.5)]:
         for s, (r, q) in enumerate(zip(RATES, PSNR)):
             for img, dq in [("x", -0.5), ("y", 0.5)]:
-                rows.append({"codec": codec, "setting": s, "image": img, "bpp": r * scale, "psnr": q + dq,
-                             "ms_ssim": 0.9 + 0.01 * s})
+                rows.append(
+                    {
+                        "codec": codec,
+                        "setting": s,
+                        "image": img,
+                        "bpp": r * scale,
+                        "psnr": q + dq,
+                        "ms_ssim": 0.9 + 0.01 * s,
+                    }
+                )
     curves = rd_curve(pd.DataFrame(rows))
     assert len(curves) == 8 and (curves["images"] == 2).all()
     np.testing.assert_allclose(curves[curves.codec == "A"]["psnr"], PSNR)  # image offsets average out

@@ -6,18 +6,21 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers import bitstream as fmt
 from helpers import checkpoints
-from helpers.codec import format as fmt
-from helpers.codec.api import DEFAULT_MODEL, LearnedCodecFamily, compress, list_models, load_model
-from helpers.codecs import rd_sweep
-from helpers.data import crop, default_images, pad_to_multiple
+from helpers.codec import DEFAULT_MODEL, compress, list_models, load_model
+from helpers.datasets import default_images
+from helpers.evaluate import LearnedFamily, rd_sweep
+from helpers.images import crop, pad_to_multiple
 from helpers.models import GenerativeCodec
 from helpers.rd import rd_curve
 from helpers.train import SHIPPED
 
 SHIPPED_NAMES = list_models()
-pytestmark = pytest.mark.skipif(not SHIPPED_NAMES, reason="no checkpoints shipped yet (python -m helpers.train "
-                                "--plan shipped writes them into helpers/weights/)")
+pytestmark = pytest.mark.skipif(
+    not SHIPPED_NAMES,
+    reason="no checkpoints shipped yet (python -m helpers.train --plan shipped writes them into helpers/weights/)",
+)
 PLAN = {Path(c.export).stem: c for c in SHIPPED}
 
 
@@ -28,7 +31,7 @@ def held_out():
 
 @pytest.fixture(scope="module")
 def curves(held_out):
-    return rd_curve(rd_sweep(held_out, LearnedCodecFamily.shipped(), show_progress=False))
+    return rd_curve(rd_sweep(held_out, LearnedFamily.shipped(swept=False), show_progress=False))
 
 
 @pytest.mark.parametrize("name", SHIPPED_NAMES)
@@ -76,7 +79,7 @@ def test_the_default_model_is_a_planned_mid_rate_point(held_out):
 
 
 def test_names_group_into_families_and_bad_names_fail_first():
-    fams = LearnedCodecFamily.group(["cae-q1", "factorized-q2", "cae-q3"])
+    fams = LearnedFamily.group(["cae-q1", "factorized-q2", "cae-q3"])
     assert [(f.name, f.settings) for f in fams] == [("cae", ("cae-q1", "cae-q3")), ("factorized", ("factorized-q2",))]
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        LearnedCodecFamily.group(["cae-q1", "cae-q9"])
+        LearnedFamily.group(["cae-q1", "cae-q9"])

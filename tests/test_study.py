@@ -8,13 +8,14 @@ import pytest
 import torch
 
 from helpers import checkpoints
-from helpers.data import default_images
+from helpers.datasets import default_images
 from helpers.losses import DISTORTION_LOSSES, DISTORTION_SCALE, rd_loss
 from helpers.models import RecCNN
 from helpers.study import StudyConfig, jpeg_pairs, run_study, save_study, summarize, train_restoration
 
-TINY = StudyConfig(losses=("l2", "mix"), seeds=(0,), steps=6, batch_size=4, patch_size=64,
-                   model_config={"depth": 3, "channels": 8})
+TINY = StudyConfig(
+    losses=("l2", "mix"), seeds=(0,), steps=6, batch_size=4, patch_size=64, model_config={"depth": 3, "channels": 8}
+)
 
 
 def test_reccnn_starts_as_the_identity_and_keeps_the_size():
@@ -65,7 +66,7 @@ def test_study_rows_summary_and_files(tmp_path):
     assert list(table.index) == ["jpeg", "l2", "mix"] and "psnr sd" not in table  # one seed: no spread to show
     two_seeds = pd.concat([rows, rows[rows["loss"] != "jpeg"].assign(seed=1, psnr=lambda r: r["psnr"] + 1.0)])
     table = summarize(two_seeds)
-    assert table.loc["l2", "psnr sd"] == pytest.approx(2 ** -0.5) and pd.isna(table.loc["jpeg", "psnr sd"])
+    assert table.loc["l2", "psnr sd"] == pytest.approx(2**-0.5) and pd.isna(table.loc["jpeg", "psnr sd"])
     csv, js = save_study(rows, TINY, tmp_path, "pytest")
     assert csv.exists() and json.loads(js.read_text())["config"]["losses"] == ["l2", "mix"]
     with pytest.raises(ValueError, match="49 pixels"):

@@ -28,7 +28,9 @@ def _source() -> Path:
 def _check(app) -> None:
     _source()
     if app.config.mathjax_path != "mathjax/tex-svg.js":
-        raise ExtensionError(f"offline_mathjax serves mathjax/tex-svg.js, but mathjax_path is {app.config.mathjax_path}")
+        raise ExtensionError(
+            f"offline_mathjax serves mathjax/tex-svg.js, but mathjax_path is {app.config.mathjax_path}"
+        )
 
 
 def _copy(app, exception) -> None:

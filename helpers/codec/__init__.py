@@ -1,17 +1,16 @@
-"""The learned codec as a tool: image -> ``.nic`` bytes -> image (``format`` documents the file layout).
+"""The learned codec as a tool: image -> ``.nic`` bytes -> image, in Python (``compress``, ``decompress``) and on
+the command line (``nic``, :mod:`helpers.codec.cli`). The file layout is :mod:`helpers.bitstream`."""
 
-``from helpers.codec import compress, decompress`` works; the API is imported lazily because the models
-themselves import :mod:`helpers.codec.format`.
-"""
+from ..bitstream import FormatError
+from .api import DEFAULT_MODEL, compress, decode_file, decompress, encode_file, list_models, load_model
 
-from .format import FormatError
-
-__all__ = ["FormatError", "compress", "decompress", "list_models", "load_model"]
-
-
-def __getattr__(name):
-    if name in ("compress", "decompress", "list_models", "load_model"):
-        from . import api
-
-        return getattr(api, name)
-    raise AttributeError(f"module 'helpers.codec' has no attribute {name!r}")
+__all__ = [
+    "DEFAULT_MODEL",
+    "FormatError",
+    "compress",
+    "decode_file",
+    "decompress",
+    "encode_file",
+    "list_models",
+    "load_model",
+]

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import functools
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from .. import bitstream as fmt
 from .. import checkpoints
-from ..data import load_image, to_pil, to_tensor
-from ..models import Codec, GenerativeCodec
-from . import format as fmt
+from ..checkpoints import load_model
+from ..images import load_image, to_pil, to_tensor
+from ..models import Codec
 
-__all__ = ["DEFAULT_MODEL", "GenerativeFamily", "LearnedCodecFamily", "compress", "decompress", "list_models",
-           "load_model"]
+__all__ = ["DEFAULT_MODEL", "compress", "decode_file", "decompress", "encode_file", "list_models", "load_model"]
 
 
 #: What :func:`compress` and ``nic encode`` use when no model is named: a middle rate of the stronger family.
@@ -26,12 +23,6 @@ DEFAULT_MODEL = "factorized-q3"
 def list_models() -> list[str]:
     """Names of the shipped checkpoints (one model and rate point each), e.g. ``factorized-q3``."""
     return checkpoints.available()
-
-
-@functools.lru_cache(maxsize=16)
-def load_model(name: str) -> Codec:
-    """A shipped checkpoint by name (or a checkpoint file path), loaded once and cached, in eval mode on the CPU."""
-    return checkpoints.load(name)
 
 
 def _model(model: str | Codec | None) -> Codec:
@@ -54,17 +45,17 @@ def _image(image) -> torch.Tensor:
 
 
 def compress(image, model: str | Codec | None = None, **options) -> bytes:
-    """Any image (path, PIL, array, ``(3, H, W)`` tensor; converted by :func:`helpers.data.to_tensor`) -> bytes.
-    ``options`` go to the model's ``compress`` (the generative codec takes ``bits``)."""
+    """Any image (path, PIL, array, ``(3, H, W)`` tensor; converted by :func:`helpers.images.to_tensor`) -> bytes.
+    ``options`` are the model's declared ones (``Codec.options``: the generative codec takes ``bits``), checked
+    before any image work."""
     codec = _model(model)  # a bad model name fails before any image work
-    if options and not isinstance(codec, GenerativeCodec):
-        raise ValueError(f"{codec.name} ({type(codec).__name__}) takes no options, got {sorted(options)}")
+    codec.check_options(options)
     return codec.compress(_image(image), **options)
 
 
-def decompress(data: bytes, model: str | Codec | None = None,
-               max_pixels: int | None = fmt.MAX_PIXELS) -> torch.Tensor:
-    """Bytes of a ``.nic`` file -> ``(3, H, W)`` in [0, 1]; the checkpoint named in the file unless ``model`` is given."""
+def decompress(data: bytes, model: str | Codec | None = None, max_pixels: int | None = fmt.MAX_PIXELS) -> torch.Tensor:
+    """Bytes of a ``.nic`` file -> ``(3, H, W)`` in [0, 1]; the checkpoint named in the file unless ``model`` is
+    given."""
     header, _ = fmt.unpack(data)
     if model is None:
         try:
@@ -84,71 +75,3 @@ def decode_file(src: str | os.PathLike, dst: str | os.PathLike, model: str | Non
     x_hat = decompress(Path(src).read_bytes(), model)
     to_pil(x_hat).save(dst, format="PNG")
     return tuple(x_hat.shape[-2:])
-
-
-@dataclass
-class LearnedCodecFamily:
-    """Shipped checkpoints of one architecture as one codec for :func:`helpers.codecs.rd_sweep`: the setting is
-    the checkpoint name."""
-
-    name: str
-    settings: Sequence[str]
-
-    @property
-    def checkpoints(self) -> tuple[str, ...]:
-        """The checkpoint names or paths behind this family."""
-        return tuple(self.settings)
-
-    def compress(self, x: torch.Tensor, setting: str) -> bytes:
-        return load_model(setting).compress(x)
-
-    def decompress(self, data: bytes) -> torch.Tensor:
-        header, _ = fmt.unpack(data)
-        for setting in self.settings:  # the family's own checkpoints first: they may be files, not shipped names
-            model = load_model(setting)
-            if model.name == header.name:
-                return model.decompress(data)
-        return decompress(data)
-
-    @classmethod
-    def group(cls, names) -> list[LearnedCodecFamily | GenerativeFamily]:
-        """Checkpoint names or paths as families, by what precedes the last ``-`` (``cae-q1`` -> ``cae``); a
-        generative checkpoint is a family of its own (:class:`GenerativeFamily`). Each is loaded first, so a bad
-        name fails before any work."""
-        groups: dict[str, list[str]] = {}
-        generative = []
-        for n in names:
-            if isinstance(load_model(str(n)), GenerativeCodec):
-                generative.append(GenerativeFamily(Path(n).stem, str(n)))
-            else:
-                groups.setdefault(Path(n).stem.rsplit("-", 1)[0], []).append(str(n))
-        return [cls(family, tuple(members)) for family, members in groups.items()] + generative
-
-    @classmethod
-    def shipped(cls) -> list[LearnedCodecFamily]:
-        """The shipped rate points of the codecs with a learned prior (one family per architecture)."""
-        return [f for f in cls.group(list_models()) if isinstance(f, cls)]
-
-
-@dataclass
-class GenerativeFamily:
-    """One generative checkpoint as a codec for :func:`helpers.codecs.rd_sweep`: the setting is the number of
-    bits per latent dimension."""
-
-    name: str
-    model: str | Codec  # a checkpoint name or path, or a loaded GenerativeCodec
-    settings: Sequence[int] = (1, 2, 3, 4, 6)
-
-    @property
-    def checkpoints(self) -> tuple[str, ...]:
-        return (self.model,) if isinstance(self.model, str) else ()
-
-    def compress(self, x: torch.Tensor, setting: int) -> bytes:
-        return _model(self.model).compress(x, bits=setting)
-
-    def decompress(self, data: bytes) -> torch.Tensor:
-        return _model(self.model).decompress(data)
-
-    @classmethod
-    def shipped(cls) -> list[GenerativeFamily]:
-        return [f for f in LearnedCodecFamily.group(list_models()) if isinstance(f, cls)]

@@ -1,10 +1,10 @@
 """Command line of the learned codec: ``python -m helpers.codec`` (also installed as ``nic``).
 
-    nic list                              one shipped model / rate point per line
-    nic encode photo.png photo.nic --model factorized-q3
-    nic encode photo.png photo.nic --model generative --bits 2     (bits per latent dimension)
-    nic decode photo.nic photo-decoded.png
-    nic eval [--images default] [--models factorized-q3 cae-q3] [--csv out.csv]
+nic list                              one shipped model / rate point per line
+nic encode photo.png photo.nic --model factorized-q3
+nic encode photo.png photo.nic --model generative --bits 2     (bits per latent dimension)
+nic decode photo.nic photo-decoded.png
+nic eval [--images default] [--models factorized-q3 cae-q3] [--csv out.csv]
 """
 
 from __future__ import annotations
@@ -12,18 +12,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import api, format as fmt
+from .. import bitstream as fmt
+from . import api
 
 
 def _eval(args) -> None:
-    from ..codecs import rd_sweep
-    from ..data import load_images
+    from ..datasets import load_images
+    from ..evaluate import LearnedFamily, rd_sweep
     from ..rd import rd_curve
 
     names = args.models or api.list_models()
     if not names:
         raise FileNotFoundError("no shipped models to evaluate")
-    rows = rd_sweep(load_images(args.images), api.LearnedCodecFamily.group(names), show_progress=False)
+    rows = rd_sweep(load_images(args.images), LearnedFamily.group(names), show_progress=False)
     if args.csv:
         rows.to_csv(args.csv, index=False)
     curve = rd_curve(rows)[["codec", "setting", "bpp", "psnr", "ms_ssim", "encode_s", "decode_s"]]
@@ -37,8 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     e = sub.add_parser("encode", help="image file -> .nic file")
     e.add_argument("input")
     e.add_argument("output")
-    e.add_argument("--model", default=None,
-                   help=f"shipped model name (see `list`; default {api.DEFAULT_MODEL}) or checkpoint path")
+    e.add_argument(
+        "--model", default=None, help=f"shipped model name (see `list`; default {api.DEFAULT_MODEL}) or checkpoint path"
+    )
     e.add_argument("--bits", type=int, default=None, help="generative models: bits per latent dimension (1-8)")
     d = sub.add_parser("decode", help=".nic file -> PNG file")
     d.add_argument("input")

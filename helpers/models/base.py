@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
 import torch
 import torch.nn as nn
 
-from ..codec import format as fmt
-from ..data import crop, pad_to_multiple
+from .. import bitstream as fmt
 from ..entropy import FactorizedDensity, decode, encode
+from ..images import crop, pad_to_multiple
 
 __all__ = ["Codec", "LearnedCodec", "Output", "tiled"]
 
@@ -37,17 +39,48 @@ def tiled(fn, x: torch.Tensor, unit_in: int, unit_out: int, tile: int, margin: i
         for j0 in range(0, gw, tile):
             i1, j1 = min(i0 + tile, gh), min(j0 + tile, gw)
             a0, b0, a1, b1 = max(i0 - margin, 0), max(j0 - margin, 0), min(i1 + margin, gh), min(j1 + margin, gw)
-            y = fn(x[..., a0 * unit_in:a1 * unit_in, b0 * unit_in:b1 * unit_in])
+            y = fn(x[..., a0 * unit_in : a1 * unit_in, b0 * unit_in : b1 * unit_in])
             if out is None:
                 out = y.new_empty(*y.shape[:-2], gh * unit_out, gw * unit_out)
-            out[..., i0 * unit_out:i1 * unit_out, j0 * unit_out:j1 * unit_out] = \
-                y[..., (i0 - a0) * unit_out:(i1 - a0) * unit_out, (j0 - b0) * unit_out:(j1 - b0) * unit_out]
+            out[..., i0 * unit_out : i1 * unit_out, j0 * unit_out : j1 * unit_out] = y[
+                ..., (i0 - a0) * unit_out : (i1 - a0) * unit_out, (j0 - b0) * unit_out : (j1 - b0) * unit_out
+            ]
     return out
 
 
-class Codec(nn.Module):
-    """What every model that writes ``.nic`` files shares: a name, the file checks, ``compress``/``decompress``.
+@dataclass(frozen=True)
+class Option:
+    """One option of a codec's ``compress``: an integer in ``low..high``; ``None`` takes the model's default (its
+    attribute of the same name)."""
 
+    low: int
+    high: int
+    help: str = ""
+
+    def check(self, name: str, value, default):
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int) or not self.low <= value <= self.high:
+            raise ValueError(f"{name} must be an integer from {self.low} to {self.high}, got {value!r}")
+        return value
+
+
+class Codec(nn.Module):
+    """What every model that writes ``.nic`` files shares, and the one interface each presents:
+
+    - ``compress(x, **options) -> bytes``: options are declared in ``options`` and checked by
+      :meth:`check_options` (an unknown name or a bad value is a ``ValueError``, never silently ignored);
+    - ``decompress(data, max_pixels=...) -> (3, H, W)``: the file's checks (:meth:`_unpack`) come first;
+    - ``fingerprint() -> int``: the CRC32 of the integer coding tables, which every file records and every
+      decoder compares;
+    - ``reconstruct(x, rounded=True, **options)``: what ``decompress(compress(x))`` returns, computed without the
+      coder (``rounded=False``: the latent left unquantized);
+    - ``sweep``: ``(option, values)`` when a measurement should sweep one option of one checkpoint (the
+      generative codec's bits) instead of a family of checkpoints, else ``None``;
+    - ``on_train_step(step, cfg, sample)``: called by the trainer after each step (the CAE fits its PCA rotation,
+      the generative codec counts its coding tables); nothing by default.
+
+    Coding tables are kept in a :class:`~helpers.entropy.TableCache` keyed by the weights they derive from.
     Subclasses set ``model_id``, ``stride`` (pixels per latent position) and ``latent_channels``.
 
     Images above ``tile_above`` pixels go through the transforms in tiles of ``tile_pixels`` (plus
@@ -57,6 +90,10 @@ class Codec(nn.Module):
     """
 
     model_id: ClassVar[int]
+    options: ClassVar[Mapping[str, Option]] = {}
+    sweep: ClassVar[tuple[str, tuple] | None] = None
+    stages: ClassVar[tuple[str, ...]] = ("rd",)  # what helpers.train may run on it (see helpers.train.STAGES)
+    training_patch: ClassVar[int | None] = None  # a patch size of its own (else the run's patch_size)
     stride: int
     latent_channels: int
     tile_pixels: ClassVar[int] = 1024
@@ -95,8 +132,10 @@ class Codec(nn.Module):
         """
         header, payload = fmt.unpack(data)
         if max_pixels is not None and header.height * header.width > max_pixels:
-            raise fmt.FormatError(f"the file claims a {header.width}x{header.height} image, more than max_pixels="
-                                  f"{max_pixels}; pass a larger max_pixels if you trust it")
+            raise fmt.FormatError(
+                f"the file claims a {header.width}x{header.height} image, more than max_pixels="
+                f"{max_pixels}; pass a larger max_pixels if you trust it"
+            )
         if header.model_id != self.model_id:
             raise fmt.FormatError(
                 f"file was written by a {fmt.MODEL_IDS[header.model_id]}, this is a {type(self).__name__}"
@@ -110,11 +149,28 @@ class Codec(nn.Module):
             )
         return header, payload
 
-    def compress(self, x: torch.Tensor) -> bytes:
+    def check_options(self, options: Mapping) -> dict:
+        """``options`` of ``compress`` checked against the declared ones, with the model's defaults filled in."""
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            takes = f"it takes {', '.join(self.options)}" if self.options else "it takes none"
+            raise ValueError(f"{self.name} ({type(self).__name__}) has no option {', '.join(unknown)}: {takes}")
+        return {k: spec.check(k, options.get(k), getattr(self, k, None)) for k, spec in self.options.items()}
+
+    def compress(self, x: torch.Tensor, **options) -> bytes:
         raise NotImplementedError
 
     def decompress(self, data: bytes, max_pixels: int | None = fmt.MAX_PIXELS) -> torch.Tensor:
         raise NotImplementedError
+
+    def fingerprint(self) -> int:
+        raise NotImplementedError
+
+    def on_train_step(self, step: int, cfg, sample) -> None:
+        """Called by the trainer after step ``step`` of the run ``cfg`` (a :class:`helpers.train.TrainConfig`);
+        ``sample(n, size, salt)`` draws ``n`` training patches from a generator seeded by the run's seed plus
+        ``salt``, the same on every machine and after every resume. Models that fit something from data during
+        training override it; the trainer knows no model by name."""
 
     @staticmethod
     @contextlib.contextmanager
@@ -125,8 +181,10 @@ class Codec(nn.Module):
         except (torch.OutOfMemoryError, RuntimeError) as err:
             if not isinstance(err, torch.OutOfMemoryError) and "allocate" not in str(err):
                 raise
-            raise MemoryError(f"a {width}x{height} image needs more memory than this device has for this model: "
-                              "split it into parts and code each, or use a machine with more memory") from err
+            raise MemoryError(
+                f"a {width}x{height} image needs more memory than this device has for this model: "
+                "split it into parts and code each, or use a machine with more memory"
+            ) from err
 
 
 class LearnedCodec(Codec):
@@ -170,9 +228,10 @@ class LearnedCodec(Codec):
         return Output(self.synthesis(y_hat), self.density(y_hat), y)
 
     @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor, rounded: bool = True) -> torch.Tensor:
+    def reconstruct(self, x: torch.Tensor, rounded: bool = True, **options) -> torch.Tensor:
         """``(3, H, W)`` -> what the decoder makes of it, with the latent rounded (exactly what ``compress`` then
         ``decompress`` return) or left continuous: their gap is what quantization costs, the rest is the transform."""
+        self.check_options(options)
         x_pad, size = pad_to_multiple(x[None].to(self._device(), torch.float32), self.stride)
         y = self._transform(self.analysis, x_pad, encode=True)
         x_hat = self._transform(self.synthesis, torch.round(y) if rounded else y, encode=False)
@@ -180,9 +239,13 @@ class LearnedCodec(Codec):
 
     # -- real bytes ----------------------------------------------------------------------------------------------
 
+    def fingerprint(self) -> int:
+        return self.density.tables().fingerprint()
+
     @torch.no_grad()
-    def compress(self, x: torch.Tensor) -> bytes:
+    def compress(self, x: torch.Tensor, **options) -> bytes:
         """One ``(3, H, W)`` image in [0, 1] -> the bytes of a ``.nic`` file (any size: padded to the stride)."""
+        self.check_options(options)
         x = self._check_image(x)
         h, w = x.shape[-2:]
         x_pad, _ = pad_to_multiple(x[None].to(self._device(), torch.float32), self.stride)
@@ -199,7 +262,7 @@ class LearnedCodec(Codec):
         """The bytes of a ``.nic`` file written by these weights -> ``(3, H, W)`` in [0, 1] (checks: ``Codec._unpack``;
         ``max_pixels=None`` decodes a trusted file of any size)."""
         tables = self.density.tables()
-        header, payload = self._unpack(data, max_pixels, tables.fingerprint())
+        header, payload = self._unpack(data, max_pixels, tables.fingerprint())  # = self.fingerprint()
         c, lh, lw = header.latent_shape
         symbols = decode(payload, tables, lh * lw)
         y_hat = torch.from_numpy(symbols).float().view(1, c, lh, lw).to(self._device())

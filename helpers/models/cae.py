@@ -25,8 +25,12 @@ class ConvAutoencoder(LearnedCodec):
 
     def __init__(self, channels: int = 96, latent_channels: int = 64, blocks: int = 2, downsamplings: int = 4):
         super().__init__(latent_channels)
-        self.config = {"channels": channels, "latent_channels": latent_channels, "blocks": blocks,
-                       "downsamplings": downsamplings}
+        self.config = {
+            "channels": channels,
+            "latent_channels": latent_channels,
+            "blocks": blocks,
+            "downsamplings": downsamplings,
+        }
         self.stride = 2**downsamplings
         # reach in latent positions, for tiled coding: ~2 for the strided convolutions, 2 per residual block and
         # 1 per 3x3 convolution on each side of the latent (a test compares tiled and whole transforms)
@@ -64,8 +68,12 @@ class ConvAutoencoder(LearnedCodec):
         """Set the rotation to the principal axes of the encoder's latents on ``images``; returns the variances
         (descending) of the rotated channels."""
         batches = images if isinstance(images, list) else [images]
-        z = torch.cat([self.encoder(b.to(self.pca_mean.device)).permute(0, 2, 3, 1).reshape(-1, self.latent_channels)
-                       for b in batches]).double()
+        z = torch.cat(
+            [
+                self.encoder(b.to(self.pca_mean.device)).permute(0, 2, 3, 1).reshape(-1, self.latent_channels)
+                for b in batches
+            ]
+        ).double()
         mean = z.mean(0)
         cov = torch.cov((z - mean).T)
         var, vec = torch.linalg.eigh(cov)  # ascending
@@ -73,3 +81,15 @@ class ConvAutoencoder(LearnedCodec):
         self.pca_matrix.copy_(vec[:, order].float())
         self.pca_mean.copy_(mean.float())
         return var[order].float()
+
+    @torch.no_grad()
+    def on_train_step(self, step: int, cfg, sample) -> None:
+        """Fit the rotation once, at ``cfg.pca_at`` of the run (``< 0``: never), on 64 fixed training patches; the
+        run then keeps training with it in place, so the prior and the decoder adapt to it."""
+        if cfg.pca_at < 0 or step != int(cfg.pca_at * cfg.steps):
+            return
+        batch = sample(64, cfg.patch_size, 12345).to(self.pca_mean.device)
+        was_training = self.training
+        self.eval()
+        self.fit_pca(list(batch.split(16)))
+        self.train(was_training)

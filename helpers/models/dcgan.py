@@ -13,20 +13,29 @@ from __future__ import annotations
 
 import math
 import zlib
-from typing import NamedTuple
+from types import MappingProxyType
+from typing import ClassVar, NamedTuple
 
 import numpy as np
 import torch
 import torch.nn as nn
 
-from ..codec import format as fmt
-from ..data import crop, pad_to_multiple
+from .. import bitstream as fmt
 from ..entropy import decode, encode
-from ..entropy.density import CodingTables
-from .base import Codec
+from ..entropy.density import CodingTables, TableCache, tensors_key
+from ..images import crop, pad_to_multiple
+from .base import Codec, Option
 
-__all__ = ["Discriminator", "Encoder", "GenerativeCodec", "GenerativeOutput", "Generator", "MAX_BITS",
-           "dequantize_latent", "quantize_latent"]
+__all__ = [
+    "MAX_BITS",
+    "Discriminator",
+    "Encoder",
+    "GenerativeCodec",
+    "GenerativeOutput",
+    "Generator",
+    "dequantize_latent",
+    "quantize_latent",
+]
 
 #: The finest latent quantizer stored: tables for fewer bits are sums of neighbouring bins of this one.
 MAX_BITS = 8
@@ -124,6 +133,11 @@ class GenerativeCodec(Codec):
     → tiles → x̂.  One latent of ``latent_dim`` numbers per tile, whatever is in it."""
 
     model_id = 3
+    options: ClassVar = MappingProxyType(
+        {"bits": Option(1, MAX_BITS, "bits per latent number (default: the model's own, 3 when shipped)")}
+    )
+    sweep = ("bits", (1, 2, 3, 4, 6))  # a measurement sweeps the bit depth of this one checkpoint
+    stages = ("gan", "encoder", "joint")
 
     def __init__(self, latent_dim: int = 64, channels: int = 64, size: int = 64, bits: int = 3):
         super().__init__()
@@ -131,11 +145,13 @@ class GenerativeCodec(Codec):
             raise ValueError(f"bits per dimension must be 1..{MAX_BITS}, got {bits}")
         self.config = {"latent_dim": latent_dim, "channels": channels, "size": size, "bits": bits}
         self.latent_dim, self.size, self.stride, self.bits = latent_dim, size, size, bits
+        self.training_patch = size  # it trains on its own tiles
         self.latent_channels = latent_dim  # one latent "channel" per dimension, one position per tile
         self.encoder = Encoder(latent_dim, channels, size)
         self.generator = Generator(latent_dim, channels, size)
         # counts of the MAX_BITS-bit index per dimension on training tiles (fit_tables); all ones until fitted
         self.register_buffer("index_counts", torch.ones(latent_dim, 2**MAX_BITS, dtype=torch.int32))
+        self._tables = TableCache()
 
     def forward(self, x: torch.Tensor, bits: int | None = None) -> GenerativeOutput:
         """Tiles ``(B, 3, s, s)`` → reconstructions; a reparameterised sample of q(z | x) while training, or, with
@@ -185,13 +201,15 @@ class GenerativeCodec(Codec):
         return self._untile(self._generate(dequantize_latent(k.T, bits)), grid, size)
 
     @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor, bits: int | None = None) -> torch.Tensor:
-        """(3, H, W) → exactly what ``decompress(compress(x, bits))`` returns; ``bits=0``: μ unquantized."""
-        if bits == 0:
+    def reconstruct(self, x: torch.Tensor, rounded: bool = True, **options) -> torch.Tensor:
+        """(3, H, W) → exactly what ``decompress(compress(x, **options))`` returns; ``rounded=False``: μ
+        unquantized (what the generator makes of the encoder's continuous latent)."""
+        bits = self.check_options(options)["bits"]
+        if not rounded:
             tiles, grid = self._tiles(x)
             return self._untile(self._generate(self._mu(tiles)), grid, tuple(x.shape[-2:]))
         k, grid = self.encode_indices(x, bits)
-        return self.decode_indices(k, bits or self.bits, grid, tuple(x.shape[-2:]))
+        return self.decode_indices(k, bits, grid, tuple(x.shape[-2:]))
 
     # -- entropy model ----------------------------------------------------------------------------------------
 
@@ -203,12 +221,29 @@ class GenerativeCodec(Codec):
         counts = torch.stack([torch.bincount(k[:, d], minlength=2**MAX_BITS) for d in range(self.latent_dim)])
         self.index_counts.copy_((counts + 1).to(torch.int32))
 
+    @torch.no_grad()
+    def on_train_step(self, step: int, cfg, sample) -> None:
+        """At the end of an encoder stage, count the coding tables on 8,192 fixed training tiles."""
+        if cfg.stage == "gan" or step != cfg.steps:
+            return
+        was_training = self.training
+        self.eval()
+        self.fit_tables(sample(8192, self.size, 54321))
+        self.train(was_training)
+        if cfg.stage == "encoder":
+            self.generator.eval()
+
     def tables(self, bits: int) -> CodingTables:
-        """Per-dimension categorical tables for ``bits``: the fine counts summed over each coarse bin."""
-        counts = self.index_counts.to(torch.int64).reshape(self.latent_dim, 2**bits, -1).sum(-1).numpy()
+        """Per-dimension categorical tables for ``bits``: the fine counts summed over each coarse bin (kept in a
+        :class:`~helpers.entropy.TableCache` keyed by the counts)."""
+        return self._tables.get((tensors_key(self.index_counts), bits), lambda: self._build_tables(bits))
+
+    def _build_tables(self, bits: int) -> CodingTables:
+        counts = self.index_counts.to(torch.int64).reshape(self.latent_dim, 2**bits, -1).sum(-1).cpu().numpy()
         # the coder's tables end in an escape symbol; every index is in range here, so it gets the least weight
-        return CodingTables(offsets=np.zeros(self.latent_dim, np.int64),
-                            freqs=[np.append(row, 1) for row in counts], precision=0)
+        return CodingTables(
+            offsets=np.zeros(self.latent_dim, np.int64), freqs=[np.append(row, 1) for row in counts], precision=0
+        )
 
     def fingerprint(self) -> int:
         return zlib.crc32(self.index_counts.cpu().numpy().astype("<i4").tobytes())
@@ -216,14 +251,15 @@ class GenerativeCodec(Codec):
     # -- real bytes -------------------------------------------------------------------------------------------
 
     @torch.no_grad()
-    def compress(self, x: torch.Tensor, bits: int | None = None) -> bytes:
+    def compress(self, x: torch.Tensor, **options) -> bytes:
         """One ``(3, H, W)`` image → a ``.nic`` file; the payload is one byte of ``bits`` and the ANS stream."""
+        bits = self.check_options(options)["bits"]
         x = self._check_image(x)
-        bits = bits or self.bits
         k, (th, tw) = self.encode_indices(x, bits)
         payload = bytes([bits]) + encode(k.numpy(), self.tables(bits))
-        header = fmt.Header(self.model_id, self.name, x.shape[-2], x.shape[-1], (self.latent_dim, th, tw),
-                            self.fingerprint())
+        header = fmt.Header(
+            self.model_id, self.name, x.shape[-2], x.shape[-1], (self.latent_dim, th, tw), self.fingerprint()
+        )
         return fmt.pack(header, payload)
 
     @torch.no_grad()

@@ -12,7 +12,8 @@ __all__ = ["FactorizedPrior"]
 
 
 class FactorizedPrior(LearnedCodec):
-    """Ballé et al. 2017/2018.  x → g_a (conv+GDN x4, /16) → y → round → ŷ → g_s (deconv+IGDN x4) → x̂;  p(ŷ) per channel."""
+    """Ballé et al. 2017/2018.  x → g_a (conv+GDN x4, /16) → y → round → ŷ → g_s (deconv+IGDN x4) → x̂;
+    p(ŷ) per channel."""
 
     model_id = 1
     stride = 16
@@ -22,15 +23,21 @@ class FactorizedPrior(LearnedCodec):
         self.config = {"channels": channels, "latent_channels": latent_channels}
         n, m = channels, latent_channels
         self.g_a = nn.Sequential(
-            conv(3, n), GDN(n),  # H/2
-            conv(n, n), GDN(n),  # H/4
-            conv(n, n), GDN(n),  # H/8
+            conv(3, n),
+            GDN(n),  # H/2
+            conv(n, n),
+            GDN(n),  # H/4
+            conv(n, n),
+            GDN(n),  # H/8
             conv(n, m),  # H/16
         )
         self.g_s = nn.Sequential(
-            deconv(m, n), GDN(n, inverse=True),  # H/8
-            deconv(n, n), GDN(n, inverse=True),  # H/4
-            deconv(n, n), GDN(n, inverse=True),  # H/2
+            deconv(m, n),
+            GDN(n, inverse=True),  # H/8
+            deconv(n, n),
+            GDN(n, inverse=True),  # H/4
+            deconv(n, n),
+            GDN(n, inverse=True),  # H/2
             deconv(n, 3),  # H
         )
         self._init_ends(self.g_a[-1], self.g_s[-1])

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import zlib
 
+import numpy as np
 import torch
 
-from ..codec import format as fmt
-from ..data import crop, pad_to_multiple
-from ..entropy.density import weights_state
+from .. import bitstream as fmt
+from ..entropy.density import TableCache, weights_key
+from ..images import crop, pad_to_multiple
 from .base import Codec, Output
 
 __all__ = ["CompressAIFactorized", "compressai_available"]
@@ -57,8 +58,10 @@ def _compressai_models():
             f"the peer codec needs CompressAI: pip install 'nic-book[peers]' (or pip install compressai): {err}"
         ) from err
     except RuntimeError as err:  # e.g. PyPI's torchvision beside a CPU-only torch
-        raise ImportError(f"CompressAI is installed but does not import ({err}); it needs a torchvision built for "
-                          "this torch: pip install torch==2.14.1 torchvision==0.29.1") from err
+        raise ImportError(
+            f"CompressAI is installed but does not import ({err}); it needs a torchvision built for "
+            "this torch: pip install torch==2.14.1 torchvision==0.29.1"
+        ) from err
     return models
 
 
@@ -66,7 +69,7 @@ class CompressAIFactorized(Codec):
     """CompressAI's ``FactorizedPrior(N, M)`` (bmshj2018-factorized) behind our trainer, file format and tools.
 
     ``channels``/``latent_channels`` are N/M; the defaults match our shipped :class:`FactorizedPrior`
-    (``helpers.train.FP_CONFIG``), so the two differ only in their implementation: the peer's decoder trains on
+    (``helpers.train.plans.FP_CONFIG``), so the two differ only in their implementation: the peer's decoder trains on
     noisy latents and decodes around the learned medians, ours trains on rounded ones (straight-through).
     """
 
@@ -78,7 +81,7 @@ class CompressAIFactorized(Codec):
         self.config = {"channels": channels, "latent_channels": latent_channels}
         self.latent_channels = latent_channels
         self.net = _compressai_models().FactorizedPrior(channels, latent_channels)
-        self._tables_built_for = None  # the weights_state of the entropy bottleneck its tables were built from
+        self._tables = TableCache()  # CompressAI's CDF buffers, rebuilt by its update() when the weights change
 
     # -- training ------------------------------------------------------------------------------------------------
 
@@ -112,28 +115,36 @@ class CompressAIFactorized(Codec):
         missing, unexpected = super().load_state_dict(state, strict=False, assign=assign)
         missing = [k for k in missing if k.rsplit(".", 1)[-1] not in _CDF_BUFFERS]
         if strict and (missing or unexpected):
-            raise RuntimeError(f"state dict does not fit {type(self).__name__}: missing {missing}, "
-                               f"unexpected {unexpected}")
+            raise RuntimeError(
+                f"state dict does not fit {type(self).__name__}: missing {missing}, unexpected {unexpected}"
+            )
         return torch.nn.modules.module._IncompatibleKeys(missing, unexpected)
 
-    def _tables(self) -> int:
-        """Build CompressAI's integer CDF tables from the weights (its ``update``) once per state of the entropy
-        bottleneck's weights (:func:`~helpers.entropy.density.weights_state`); their CRC32 fingerprints the file,
-        as the tables of our models do."""
+    def tables(self) -> tuple[np.ndarray, ...]:
+        """CompressAI's integer CDF tables (``_quantized_cdf``, ``_cdf_length``, ``_offset``), built by its
+        ``update`` once per state of the entropy bottleneck's weights (:class:`~helpers.entropy.TableCache`); its
+        coder reads them from the bottleneck's buffers, which ``update`` fills at the same time."""
         eb = self.net.entropy_bottleneck
-        if self._tables_built_for != weights_state(eb):
-            self.net.update(force=True)
-            self._tables_built_for = weights_state(eb)
+        return self._tables.get(weights_key(eb), self._build_tables)
+
+    def _build_tables(self) -> tuple[np.ndarray, ...]:
+        self.net.update(force=True)
+        eb = self.net.entropy_bottleneck
+        return tuple(getattr(eb, name).to(torch.int32).cpu().numpy() for name in _CDF_BUFFERS)
+
+    def fingerprint(self) -> int:
+        """CRC32 of the CDF tables, as the tables of our models are fingerprinted."""
         crc = 0
-        for name in _CDF_BUFFERS:
-            crc = zlib.crc32(getattr(eb, name).to(torch.int32).cpu().numpy().tobytes(), crc)
+        for table in self.tables():
+            crc = zlib.crc32(table.tobytes(), crc)
         return crc
 
     # -- real bytes --------------------------------------------------------------------------------------------
 
     @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor, rounded: bool = True) -> torch.Tensor:
+    def reconstruct(self, x: torch.Tensor, rounded: bool = True, **options) -> torch.Tensor:
         """``(3, H, W)`` -> what the decoder makes of it (rounded around the medians, as the coder does)."""
+        self.check_options(options)
         x_pad, size = pad_to_multiple(x[None].to(self._device(), torch.float32), self.stride)
         y = self._transform(self.net.g_a, x_pad, encode=True)
         if rounded:
@@ -141,11 +152,12 @@ class CompressAIFactorized(Codec):
         return crop(self._transform(self.net.g_s, y, encode=False), size)[0].clamp(0, 1).cpu()
 
     @torch.no_grad()
-    def compress(self, x: torch.Tensor) -> bytes:
+    def compress(self, x: torch.Tensor, **options) -> bytes:
         """One ``(3, H, W)`` image in [0, 1] -> a ``.nic`` file holding CompressAI's bitstream."""
+        self.check_options(options)
         x = self._check_image(x)
         h, w = x.shape[-2:]
-        fingerprint = self._tables()
+        fingerprint = self.fingerprint()
         x_pad, _ = pad_to_multiple(x[None].to(self._device(), torch.float32), self.stride)
         with self._memory_guard(h, w):  # FactorizedPrior.compress, with g_a in tiles on large images
             y = self._transform(self.net.g_a, x_pad, encode=True)
@@ -156,7 +168,7 @@ class CompressAIFactorized(Codec):
     @torch.no_grad()
     def decompress(self, data: bytes, max_pixels: int | None = fmt.MAX_PIXELS) -> torch.Tensor:
         """The bytes of a ``.nic`` file written by these weights -> ``(3, H, W)`` in [0, 1]."""
-        header, payload = self._unpack(data, max_pixels, self._tables())
+        header, payload = self._unpack(data, max_pixels, self.fingerprint())
         _, lh, lw = header.latent_shape
         if not payload:
             raise fmt.FormatError("empty payload")

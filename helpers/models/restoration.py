@@ -22,8 +22,7 @@ class RecCNN(nn.Module):
         self.config = {"depth": depth, "channels": channels}
         layers: list[nn.Module] = [nn.Conv2d(3, channels, 3, padding=1), nn.ReLU(True)]
         for _ in range(depth - 2):
-            layers += [nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels),
-                       nn.ReLU(True)]
+            layers += [nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(True)]
         layers.append(nn.Conv2d(channels, 3, 3, padding=1))
         self.body = nn.Sequential(*layers)  # every layer keeps H × W
         with torch.no_grad():  # start as the identity: the residual branch outputs zero

@@ -37,8 +37,12 @@ __all__ = ["FORMAT_VERSION", "MAGIC", "MAX_PIXELS", "MODEL_IDS", "FormatError", 
 MAGIC = b"NIC"
 FORMAT_VERSION = 1
 #: Architecture ids written into files. Append only: an id, once shipped, keeps its meaning forever.
-MODEL_IDS: dict[int, str] = {1: "FactorizedPrior", 2: "ConvAutoencoder", 3: "GenerativeCodec",
-                           4: "CompressAIFactorized"}
+MODEL_IDS: dict[int, str] = {
+    1: "FactorizedPrior",
+    2: "ConvAutoencoder",
+    3: "GenerativeCodec",
+    4: "CompressAIFactorized",
+}
 
 _FIXED = struct.Struct("<IIHHHII")
 #: Decoders refuse larger images unless told otherwise: Pillow's decompression-bomb limit (about 89 Mpixels).

@@ -1,9 +1,8 @@
 """Classical codecs measured for real through Pillow: JPEG, JPEG 2000, WebP and AVIF.
 
 Each codec turns a ``(3, H, W)`` image into the bytes of a real file and back; the rate is ``8 * len(bytes) / (H*W)``
-of that file, never an estimate. :func:`rd_sweep` runs any set of codecs (classical or learned: anything with
-``name``, ``settings``, ``compress`` and ``decompress``) over a set of images and settings and returns one row per
-encoded image; :mod:`helpers.rd` turns the rows into curves and BD-rates.
+of that file, never an estimate. Each is a :class:`helpers.evaluate.ImageCodec`: :func:`helpers.evaluate.rd_sweep`
+measures them beside the learned codecs.
 
 Settings chosen here (see the engineering notes of the project):
 
@@ -20,34 +19,17 @@ Settings chosen here (see the engineering notes of the project):
 from __future__ import annotations
 
 import io
-import time
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import numpy as np
-import pandas as pd
 import torch
 from PIL import Image, features
 
-from .data import to_pil, to_tensor
-from .metrics import evaluate
-from .notebook import progress
+from .images import to_pil, to_tensor
 
-__all__ = ["CLASSICAL", "OPTIONAL", "ImageCodec", "JpegXLCodec", "PillowCodec", "classical_codecs", "encode_at_bpp",
-           "encode_decode", "rd_sweep"]
-
-
-class ImageCodec(Protocol):
-    """What :func:`rd_sweep` needs of a codec; learned codecs of later chapters have the same four members."""
-
-    name: str
-    settings: Sequence  # default sweep, from lowest to highest rate
-
-    def compress(self, x: torch.Tensor, setting) -> bytes: ...
-
-    def decompress(self, data: bytes) -> torch.Tensor: ...
+__all__ = ["CLASSICAL", "OPTIONAL", "JpegXLCodec", "PillowCodec", "classical_codecs", "encode_at_bpp"]
 
 
 @dataclass(frozen=True)
@@ -107,25 +89,37 @@ CLASSICAL: dict[str, PillowCodec] = {
     c.name: c
     for c in [
         PillowCodec(
-            "JPEG", "JPEG", "jpg", "quality",
+            "JPEG",
+            "JPEG",
+            "jpg",
+            "quality",
             settings=(5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95),
             quick_settings=(5, 10, 20, 40, 60, 80, 95),
             options={"optimize": True, "subsampling": "4:2:0"},
         ),
         PillowCodec(
-            "JPEG 2000", "JPEG2000", "jpg_2000", "compression ratio",
+            "JPEG 2000",
+            "JPEG2000",
+            "jpg_2000",
+            "compression ratio",
             settings=(240, 160, 120, 80, 60, 40, 30, 24, 16, 12, 8),
             quick_settings=(240, 120, 60, 30, 16, 8),
             options={"irreversible": True, "mct": 1},
         ),
         PillowCodec(
-            "WebP", "WEBP", "webp", "quality",
+            "WebP",
+            "WEBP",
+            "webp",
+            "quality",
             settings=(0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95),
             quick_settings=(0, 10, 30, 50, 70, 90),
             options={"method": 6},
         ),
         PillowCodec(
-            "AVIF", "AVIF", "avif", "quality",
+            "AVIF",
+            "AVIF",
+            "avif",
+            "quality",
             settings=(5, 10, 20, 30, 40, 50, 60, 70, 80, 90),
             quick_settings=(5, 20, 40, 60, 80, 90),
             options={"speed": 6, "subsampling": "4:2:0"},
@@ -193,48 +187,6 @@ def classical_codecs(names: Iterable[str] | None = None) -> list[PillowCodec | J
             raise RuntimeError(f"this Pillow ({Image.__version__}) was built without {codec.name} support")
         out.append(codec)
     return out
-
-
-def rd_sweep(
-    images: Mapping[str, torch.Tensor],
-    codecs: Sequence[ImageCodec],
-    settings: Mapping[str, Sequence] | None = None,
-    quick: bool = False,
-    show_progress: bool = True,
-) -> pd.DataFrame:
-    """Encode every image with every codec at every setting; one row per file.
-
-    Columns: ``codec, setting, image, bytes, bpp, psnr, ssim, ms_ssim, mse, encode_s, decode_s``. ``settings``
-    overrides a codec's default sweep by name; ``quick`` takes each codec's shorter ``quick_settings``.
-    """
-    settings = dict(settings or {})
-    jobs = []
-    for codec in codecs:
-        s = settings.get(codec.name)
-        if s is None:
-            s = getattr(codec, "quick_settings", None) if quick else None
-            s = s or codec.settings
-        jobs += [(codec, setting, name) for setting in s for name in images]
-    rows = []
-    for codec, setting, name in progress(jobs, desc="rd sweep", disable=not show_progress):
-        x = images[name]
-        t0 = time.perf_counter()
-        data = codec.compress(x, setting)
-        t1 = time.perf_counter()
-        x_hat = codec.decompress(data)
-        t2 = time.perf_counter()
-        if x_hat.shape != x.shape:
-            raise RuntimeError(f"{codec.name} decoded {tuple(x_hat.shape)} from a {tuple(x.shape)} image")
-        rows.append({"codec": codec.name, "setting": setting, "image": name,
-                     **evaluate(x, x_hat, num_bytes=len(data)), "encode_s": t1 - t0, "decode_s": t2 - t1})
-    return pd.DataFrame(rows)
-
-
-def encode_decode(x: torch.Tensor, codec: ImageCodec, setting) -> tuple[bytes, torch.Tensor]:
-    """One round trip: the file's bytes and the decoded image."""
-    data = codec.compress(x, setting)
-    return data, codec.decompress(data)
-
 
 
 def encode_at_bpp(x: torch.Tensor, codec: PillowCodec, target_bpp: float) -> tuple[object, bytes, torch.Tensor]:
