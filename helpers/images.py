@@ -25,12 +25,13 @@ to a network with a fixed stride. Image *sets* (the embedded photos, folders, do
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 __all__ = ["IMAGE_EXTENSIONS", "crop", "load_image", "pad_to_multiple", "to_pil", "to_tensor", "to_uint8"]
 
@@ -143,17 +144,38 @@ def to_pil(x: torch.Tensor) -> Image.Image:
     return Image.fromarray(to_uint8(x), mode="RGB")
 
 
-def load_image(path: str | os.PathLike) -> torch.Tensor:
-    """Read one image file with Pillow and convert it with :func:`to_tensor`."""
+def load_image(path: str | os.PathLike, max_pixels: int | None = None) -> torch.Tensor:
+    """Read one image file with Pillow and convert it with :func:`to_tensor`, upright.
+
+    The EXIF orientation is applied (a phone's portrait photo stays portrait). A file with several frames (an
+    animated GIF, a multi-page TIFF) gives its first, with a ``UserWarning`` that says so. An image of more than
+    ``max_pixels`` pixels (default: Pillow's decompression-bomb limit, ``Image.MAX_IMAGE_PIXELS``) is refused with
+    a ``ValueError`` before it is decoded; pass a larger number for a large image you trust.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no image file at {path}")
+    limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
+    pillow_limit = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None  # Pillow's own check would refuse at open what max_pixels allows: ours decides
     try:
         with Image.open(path) as img:
+            w, h = img.size
+            if limit and w * h > limit:
+                raise ValueError(
+                    f"{path} is {w}x{h}, more than {limit:,} pixels (a decompression bomb?); "
+                    "pass a larger max_pixels (nic: --max-pixels) if you trust it"
+                )
+            if getattr(img, "n_frames", 1) > 1:
+                warnings.warn(f"{path} has {img.n_frames} frames; coding the first", stacklevel=2)
             img.load()
-            return to_tensor(img)
-    except UnidentifiedImageError as err:
-        raise ValueError(f"{path} is not an image Pillow can read") from err
+            return to_tensor(ImageOps.exif_transpose(img))
+    except (UnidentifiedImageError, Image.DecompressionBombError) as err:
+        raise ValueError(f"{path} is not an image Pillow can read ({err})") from err
+    except (OSError, SyntaxError, EOFError) as err:  # truncated or damaged files
+        raise ValueError(f"{path} cannot be read: {err}") from err
+    finally:
+        Image.MAX_IMAGE_PIXELS = pillow_limit
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -149,7 +149,7 @@ def test_api_with_a_model_object_and_with_paths(model, photo, tmp_path):
     Image.fromarray((photo.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).convert("LA").save(src)
     data = api.compress(src, model)  # a grey+alpha PNG goes through the documented conversion
     assert model.decompress(data).shape == photo.shape
-    with pytest.raises(FormatError, match="not available here"):
+    with pytest.raises(FormatError, match="not a shipped model"):
         api.decompress(data)  # the file names checkpoint "tiny-fp", which is not shipped
 
 

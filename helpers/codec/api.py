@@ -54,24 +54,64 @@ def compress(image, model: str | Codec | None = None, **options) -> bytes:
 
 
 def decompress(data: bytes, model: str | Codec | None = None, max_pixels: int | None = fmt.MAX_PIXELS) -> torch.Tensor:
-    """Bytes of a ``.nic`` file -> ``(3, H, W)`` in [0, 1]; the checkpoint named in the file unless ``model`` is
-    given."""
+    """Bytes of a ``.nic`` file -> ``(3, H, W)`` in [0, 1].
+
+    Without ``model`` the file's header names the checkpoint, and only a shipped one (:func:`list_models`) is
+    looked up: a file never names a path, so a file cannot make the decoder load weights from elsewhere on the
+    disk. A file of another checkpoint decodes with ``model`` given (a name, a path or a loaded model).
+    """
     header, _ = fmt.unpack(data)
     if model is None:
-        try:
-            model = load_model(header.name)
-        except FileNotFoundError as err:
-            raise fmt.FormatError(f"file needs checkpoint {header.name!r}, which is not available here") from err
-    return _model(model).decompress(data, max_pixels=max_pixels)
+        if header.name not in list_models():
+            raise fmt.FormatError(
+                f"the file names checkpoint {header.name[:60]!r}, which is not a shipped model; "
+                "pass its checkpoint as model (nic decode --model PATH)"
+            )
+        model = header.name
+    x_hat = _model(model).decompress(data, max_pixels=max_pixels)
+    if not torch.isfinite(x_hat).all():  # every model checks; this is the last line of defence
+        raise fmt.FormatError("the payload decodes to non-finite values: a damaged or forged file")
+    return x_hat
 
 
-def encode_file(src: str | os.PathLike, dst: str | os.PathLike, model: str | None = None, **options) -> int:
-    data = compress(src, model, **options)
-    Path(dst).write_bytes(data)
+def _write_atomically(dst: Path, write) -> None:
+    """``write(path)`` to a temporary file beside ``dst``, then rename it: ``dst`` is either whole or untouched."""
+    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.part")
+    try:
+        write(tmp)
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _check_paths(src: Path, dst: Path) -> None:
+    if dst.resolve() == src.resolve() or (src.exists() and dst.exists() and os.path.samefile(src, dst)):
+        raise ValueError(f"{dst}: the output would overwrite the input")
+    if dst.is_dir():
+        raise ValueError(f"{dst} is a folder; name the output file")
+
+
+def encode_file(
+    src: str | os.PathLike, dst: str | os.PathLike, model: str | None = None, max_pixels: int | None = None, **options
+) -> int:
+    """Image file -> ``.nic`` file; written whole or not at all, never over the input."""
+    src, dst = Path(src), Path(dst)
+    _check_paths(src, dst)
+    codec = _model(model)
+    codec.check_options(options)
+    data = codec.compress(load_image(src, max_pixels=max_pixels), **options)
+    _write_atomically(dst, lambda p: p.write_bytes(data))
     return len(data)
 
 
-def decode_file(src: str | os.PathLike, dst: str | os.PathLike, model: str | None = None) -> tuple[int, int]:
-    x_hat = decompress(Path(src).read_bytes(), model)
-    to_pil(x_hat).save(dst, format="PNG")
+def decode_file(
+    src: str | os.PathLike, dst: str | os.PathLike, model: str | None = None, max_pixels: int | None = fmt.MAX_PIXELS
+) -> tuple[int, int]:
+    """``.nic`` file -> PNG file (the output must be named ``.png``); written whole or not at all."""
+    src, dst = Path(src), Path(dst)
+    _check_paths(src, dst)
+    if dst.suffix.lower() != ".png":
+        raise ValueError(f"{dst}: nic decode writes PNG (lossless); name the output .png")
+    x_hat = decompress(src.read_bytes(), model, max_pixels=max_pixels)
+    _write_atomically(dst, lambda p: to_pil(x_hat).save(p, format="PNG"))
     return tuple(x_hat.shape[-2:])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from .. import bitstream as fmt
 from . import api
@@ -42,32 +43,50 @@ def main(argv: list[str] | None = None) -> int:
         "--model", default=None, help=f"shipped model name (see `list`; default {api.DEFAULT_MODEL}) or checkpoint path"
     )
     e.add_argument("--bits", type=int, default=None, help="generative models: bits per latent dimension (1-8)")
+    e.add_argument("--max-pixels", type=int, default=None, help=f"refuse larger images (default {fmt.MAX_PIXELS:,})")
     d = sub.add_parser("decode", help=".nic file -> PNG file")
     d.add_argument("input")
     d.add_argument("output")
     d.add_argument("--model", default=None, help="checkpoint path, for files written by a model that is not shipped")
+    d.add_argument("--max-pixels", type=int, default=fmt.MAX_PIXELS, help="refuse files that claim larger images")
     v = sub.add_parser("eval", help="rate and quality of shipped models on an image set")
     v.add_argument("--images", default="default", help="default, cbsd68, mcmaster, kodak or a folder")
     v.add_argument("--models", nargs="*", default=None)
     v.add_argument("--csv", default=None, help="also write one row per image and model")
     args = p.parse_args(argv)
+    where = getattr(args, "input", None)
     try:
-        if args.command == "list":
-            print("\n".join(api.list_models()))
-        elif args.command == "encode":
-            options = {} if args.bits is None else {"bits": args.bits}
-            n = api.encode_file(args.input, args.output, args.model, **options)
-            print(f"{args.output}: {n} bytes")
-        elif args.command == "decode":
-            h, w = api.decode_file(args.input, args.output, args.model)
-            print(f"{args.output}: {w}x{h} PNG")
-        else:
-            _eval(args)
-    except (ValueError, FileNotFoundError, OSError) as err:
-        kind = "bad file" if isinstance(err, fmt.FormatError) else "error"
-        print(f"nic: {kind}: {err}", file=sys.stderr)
+        with warnings.catch_warnings(record=True) as notes:
+            warnings.simplefilter("always", UserWarning)
+            if args.command == "list":
+                print("\n".join(api.list_models()))
+            elif args.command == "encode":
+                options = {} if args.bits is None else {"bits": args.bits}
+                n = api.encode_file(args.input, args.output, args.model, args.max_pixels, **options)
+                print(f"{args.output}: {n} bytes")
+            elif args.command == "decode":
+                h, w = api.decode_file(args.input, args.output, args.model, args.max_pixels)
+                print(f"{args.output}: {w}x{h} PNG")
+            else:
+                _eval(args)
+        for note in notes:
+            print(f"nic: note: {note.message}", file=sys.stderr)
+    except fmt.FormatError as err:
+        print(f"nic: {where}: bad file: {_line(err)}", file=sys.stderr)
         return 2
+    except (ValueError, OSError, MemoryError, RuntimeError) as err:  # one line that names the path, no traceback
+        print(f"nic: {where or args.command}: {_line(err)}", file=sys.stderr)
+        return 2
+    except Exception as err:  # a bug of ours: still one line, and the exit status says it is not the input's fault
+        print(f"nic: internal error ({type(err).__name__}): {_line(err)}; please report it", file=sys.stderr)
+        return 3
     return 0
+
+
+def _line(err: BaseException) -> str:
+    """An error as one line: its message, whitespace folded, at most 300 characters."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 if __name__ == "__main__":

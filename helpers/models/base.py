@@ -268,4 +268,6 @@ class LearnedCodec(Codec):
         y_hat = torch.from_numpy(symbols).float().view(1, c, lh, lw).to(self._device())
         with self._memory_guard(header.height, header.width):
             x_hat = self._transform(self.synthesis, y_hat, encode=False)
+        if not torch.isfinite(x_hat).all():  # an escape value no encoder of images writes (a forged file)
+            raise fmt.FormatError("the payload decodes to non-finite values: a damaged or forged file")
         return crop(x_hat, (header.height, header.width))[0].clamp(0, 1).cpu()
