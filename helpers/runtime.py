@@ -8,7 +8,7 @@ import sys
 import torch
 from tqdm.auto import tqdm
 
-__all__ = ["pick_device", "progress", "someone_watching"]
+__all__ = ["available_memory", "pick_device", "progress", "someone_watching"]
 
 
 def someone_watching() -> bool:
@@ -36,6 +36,19 @@ def progress(iterable=None, desc: str | None = None, disable: bool = False, **kw
     ``NIC_NO_PROGRESS=1`` also turns it off."""
     disable = disable or os.environ.get("NIC_NO_PROGRESS") == "1" or not someone_watching()
     return tqdm(iterable, desc=desc, disable=disable, **kw)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory the system can give a process now (``MemAvailable`` of ``/proc/meminfo``), or ``None``
+    where that is not known (then no decoder refuses a file for its size alone)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
 
 
 def pick_device(device: str = "auto") -> torch.device:

@@ -203,3 +203,43 @@ def test_running_out_of_memory_is_a_clear_memory_error(model, photo, monkeypatch
     monkeypatch.setattr(model, "analysis", a_bug)
     with pytest.raises(RuntimeError, match="shape mismatch"):  # other errors are not disguised
         model.compress(photo)
+
+
+@pytest.mark.parametrize("name", ["factorized-q1", "cae-q1"])
+def test_a_valid_file_with_an_extreme_latent_is_refused_or_finite(name, photo):
+    """A forged file with a valid CRC and an escape value of 10**6 in its latent decoded to NaN pixels (written
+    as black, exit 0): it must end as a FormatError or a finite image in [0, 1]."""
+    from helpers.codec import load_model, list_models
+    from helpers.entropy import encode
+
+    if name not in list_models():
+        pytest.skip(f"needs the shipped {name}")
+    model = load_model(name)
+    header, _ = fmt.unpack(model.compress(photo))
+    c, lh, lw = header.latent_shape
+    for value in (10**6, -(10**6), 2**31 - 1):
+        symbols = np.zeros((c, lh * lw), np.int64)
+        symbols[:, :3] = value
+        forged = fmt.pack(header, encode(symbols, model.density.tables()))
+        try:
+            x = model.decompress(forged)
+        except FormatError as err:
+            assert "non-finite" in str(err) or "does not decode" in str(err)
+            continue
+        assert torch.isfinite(x).all() and 0 <= x.min() and x.max() <= 1
+
+
+def test_the_memory_a_file_needs_is_checked_before_anything_is_allocated(model, photo):
+    """A small file may claim a huge image (9000 x 9000 under the pixel limit decoded for minutes, then died in
+    the allocator): the decoder compares its estimate with the memory there is and refuses at once."""
+    import time
+
+    data = model.compress(photo)
+    header, payload = fmt.unpack(data)
+    big = fmt.Header(header.model_id, header.name, 9000, 9000, (header.latent_shape[0], 563, 563), header.fingerprint)
+    forged = fmt.pack(big, payload)
+    t0 = time.perf_counter()
+    with pytest.raises(MemoryError, match="9000x9000 image needs about"):
+        model.decompress(forged, max_memory=2**30)
+    assert time.perf_counter() - t0 < 1.0
+    assert model.decode_bytes(9000, 9000) > 2**30 > model.decode_bytes(100, 130)

@@ -14,6 +14,7 @@ import torch.nn as nn
 from .. import bitstream as fmt
 from ..entropy import FactorizedDensity, decode, encode
 from ..images import crop, pad_to_multiple
+from ..runtime import available_memory
 
 __all__ = ["Codec", "LearnedCodec", "Output", "tiled"]
 
@@ -160,7 +161,47 @@ class Codec(nn.Module):
     def compress(self, x: torch.Tensor, **options) -> bytes:
         raise NotImplementedError
 
-    def decompress(self, data: bytes, max_pixels: int | None = fmt.MAX_PIXELS) -> torch.Tensor:
+    #: bytes of working memory per pixel that decoding takes up to ``tile_above`` pixels (the transforms run in
+    #: tiles beyond), from the peaks measured by ``benchmarks/speed.py`` on a 1-Mpixel mosaic, rounded up by a
+    #: quarter; the decoded image and its copies (48 bytes per pixel) come on top
+    decode_bytes_per_pixel: ClassVar[int] = 800
+
+    def decode_bytes(self, height: int, width: int) -> int:
+        """An estimate of the memory that decoding a ``width x height`` file takes, made before anything is
+        allocated."""
+        pixels = height * width
+        return self.decode_bytes_per_pixel * min(pixels, self.tile_above) + 48 * pixels
+
+    @torch.no_grad()
+    def decompress(
+        self, data: bytes, max_pixels: int | None = fmt.MAX_PIXELS, max_memory: int | None = None
+    ) -> torch.Tensor:
+        """The bytes of a ``.nic`` file written by these weights -> ``(3, H, W)`` in [0, 1], with one guard around
+        the whole decode: the file's checks (:meth:`_unpack`; ``max_pixels=None`` accepts a trusted file of any
+        size), then the memory the file will need, estimated before anything is allocated (``max_memory``, in
+        bytes: default the memory available now), then the decode, whose failures end as a ``FormatError`` (a
+        damaged or forged payload) or a ``MemoryError`` that names the size; never a NaN or an infinity."""
+        header, payload = self._unpack(data, max_pixels, self.fingerprint())
+        h, w = header.height, header.width
+        need, limit = self.decode_bytes(h, w), available_memory() if max_memory is None else max_memory
+        if limit is not None and need > limit:
+            raise MemoryError(
+                f"decoding this {w}x{h} image needs about {need / 2**30:.1f} GiB, more than the "
+                f"{limit / 2**30:.1f} GiB available; pass max_memory to try anyway"
+            )
+        try:
+            with self._memory_guard(h, w):
+                x_hat = self._decode(header, payload)
+        except (fmt.FormatError, MemoryError):
+            raise
+        except (ValueError, IndexError, KeyError, OverflowError, RuntimeError) as err:
+            raise fmt.FormatError(f"the payload does not decode ({type(err).__name__}: {err})") from err
+        if not torch.isfinite(x_hat).all():  # e.g. an escape value that no encoder of images writes
+            raise fmt.FormatError("the payload decodes to non-finite values: a damaged or forged file")
+        return x_hat
+
+    def _decode(self, header: fmt.Header, payload: bytes) -> torch.Tensor:
+        """The model's own decode of a checked file: ``(3, H, W)`` in [0, 1] on the CPU."""
         raise NotImplementedError
 
     def fingerprint(self) -> int:
@@ -257,17 +298,11 @@ class LearnedCodec(Codec):
         header = fmt.Header(self.model_id, self.name, h, w, (c, lh, lw), tables.fingerprint())
         return fmt.pack(header, payload)
 
-    @torch.no_grad()
-    def decompress(self, data: bytes, max_pixels: int | None = fmt.MAX_PIXELS) -> torch.Tensor:
-        """The bytes of a ``.nic`` file written by these weights -> ``(3, H, W)`` in [0, 1] (checks: ``Codec._unpack``;
-        ``max_pixels=None`` decodes a trusted file of any size)."""
-        tables = self.density.tables()
-        header, payload = self._unpack(data, max_pixels, tables.fingerprint())  # = self.fingerprint()
+    def _decode(self, header: fmt.Header, payload: bytes) -> torch.Tensor:
         c, lh, lw = header.latent_shape
-        symbols = decode(payload, tables, lh * lw)
+        symbols = decode(payload, self.density.tables(), lh * lw)
         y_hat = torch.from_numpy(symbols).float().view(1, c, lh, lw).to(self._device())
-        with self._memory_guard(header.height, header.width):
-            x_hat = self._transform(self.synthesis, y_hat, encode=False)
-        if not torch.isfinite(x_hat).all():  # an escape value no encoder of images writes (a forged file)
+        x_hat = self._transform(self.synthesis, y_hat, encode=False)
+        if not torch.isfinite(x_hat).all():  # checked before the clamp, which would hide a NaN's neighbours
             raise fmt.FormatError("the payload decodes to non-finite values: a damaged or forged file")
         return crop(x_hat, (header.height, header.width))[0].clamp(0, 1).cpu()

@@ -22,6 +22,7 @@ class ConvAutoencoder(LearnedCodec):
     """
 
     model_id = 2
+    decode_bytes_per_pixel = 420  # measured peak 330 B/pixel (benchmarks/speed.py), rounded up by a quarter
 
     def __init__(self, channels: int = 96, latent_channels: int = 64, blocks: int = 2, downsamplings: int = 4):
         super().__init__(latent_channels)

@@ -133,6 +133,7 @@ class GenerativeCodec(Codec):
     → tiles → x̂.  One latent of ``latent_dim`` numbers per tile, whatever is in it."""
 
     model_id = 3
+    decode_bytes_per_pixel = 250  # measured peak 193 B/pixel (benchmarks/speed.py), rounded up by a quarter
     options: ClassVar = MappingProxyType(
         {"bits": Option(1, MAX_BITS, "bits per latent number (default: the model's own, 3 when shipped)")}
     )
@@ -262,9 +263,7 @@ class GenerativeCodec(Codec):
         )
         return fmt.pack(header, payload)
 
-    @torch.no_grad()
-    def decompress(self, data: bytes, max_pixels: int | None = fmt.MAX_PIXELS) -> torch.Tensor:
-        header, payload = self._unpack(data, max_pixels, self.fingerprint())
+    def _decode(self, header: fmt.Header, payload: bytes) -> torch.Tensor:
         if not payload or not 1 <= payload[0] <= MAX_BITS:
             raise fmt.FormatError(f"bad bits-per-dimension byte in the payload ({payload[:1].hex() or 'empty'})")
         bits = payload[0]

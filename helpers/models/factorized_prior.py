@@ -17,6 +17,7 @@ class FactorizedPrior(LearnedCodec):
 
     model_id = 1
     stride = 16
+    decode_bytes_per_pixel = 820  # measured peak 649 B/pixel (benchmarks/speed.py), rounded up by a quarter
 
     def __init__(self, channels: int = 128, latent_channels: int = 192):
         super().__init__(latent_channels)

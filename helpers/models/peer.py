@@ -75,6 +75,7 @@ class CompressAIFactorized(Codec):
 
     model_id = 4
     stride = 16
+    decode_bytes_per_pixel = 750  # measured peak 591 B/pixel (benchmarks/speed.py), rounded up by a quarter
 
     def __init__(self, channels: int = 96, latent_channels: int = 128):
         super().__init__()
@@ -165,10 +166,7 @@ class CompressAIFactorized(Codec):
         header = fmt.Header(self.model_id, self.name, h, w, (self.latent_channels, lh, lw), fingerprint)
         return fmt.pack(header, payload)
 
-    @torch.no_grad()
-    def decompress(self, data: bytes, max_pixels: int | None = fmt.MAX_PIXELS) -> torch.Tensor:
-        """The bytes of a ``.nic`` file written by these weights -> ``(3, H, W)`` in [0, 1]."""
-        header, payload = self._unpack(data, max_pixels, self.fingerprint())
+    def _decode(self, header: fmt.Header, payload: bytes) -> torch.Tensor:
         _, lh, lw = header.latent_shape
         if not payload:
             raise fmt.FormatError("empty payload")
@@ -176,9 +174,9 @@ class CompressAIFactorized(Codec):
         # it, but a forged file (valid CRC) could make it read past the payload; zeros after the payload, which a
         # valid stream never reaches, keep such reads inside our buffer (a few reads per symbol at most)
         padded = payload + bytes(8 * self.latent_channels * lh * lw + 1024)
-        with self._memory_guard(header.height, header.width):  # FactorizedPrior.decompress, g_s tiled if large
-            y_hat = self.net.entropy_bottleneck.decompress([padded], (lh, lw))
-            x_hat = self._transform(self.net.g_s, y_hat, encode=False)
+        # FactorizedPrior.decompress, g_s tiled if large (Codec.decompress guards memory and failures)
+        y_hat = self.net.entropy_bottleneck.decompress([padded], (lh, lw))
+        x_hat = self._transform(self.net.g_s, y_hat, encode=False)
         if not torch.isfinite(x_hat).all():
             raise fmt.FormatError("the payload decodes to non-finite values: a damaged or forged file")
         return crop(x_hat, (header.height, header.width))[0].clamp(0, 1).cpu()
