@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
@@ -17,6 +18,22 @@ from ..images import crop, pad_to_multiple
 from ..runtime import available_memory
 
 __all__ = ["Codec", "LearnedCodec", "Output", "tiled"]
+
+
+_THREADS = threading.Lock()
+
+
+@contextlib.contextmanager
+def _one_thread():
+    """torch on one CPU thread for the block, restored after; one block at a time in a process (the setting is
+    global, so two decodes in two Python threads must not interleave it)."""
+    with _THREADS:
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
 
 
 class Output(NamedTuple):
@@ -102,12 +119,19 @@ class Codec(nn.Module):
     tile_margin: int = 4  # latent positions; subclasses with a wider reach set more (a test checks each)
 
     def _transform(self, fn, x: torch.Tensor, encode: bool) -> torch.Tensor:
-        """``fn`` (analysis when ``encode``, else synthesis) on a whole padded image, in tiles when it is large."""
+        """``fn`` (analysis when ``encode``, else synthesis) on a whole padded image, in tiles when it is large.
+
+        The synthesis runs on one CPU thread: a convolution's float sums come out in another order with another
+        thread count, and the factorized prior's decoded pixels then differed by one level in a few pixels between
+        1 and 2 threads (measured). On one thread the decoded pixels are the same for any thread setting of the
+        caller and in any process of the same build (tests/test_codec.py checks it); the bitstream never depended
+        on threads."""
         pixels = x.shape[-2] * x.shape[-1] * (1 if encode else self.stride**2)
-        if pixels <= self.tile_above:
-            return fn(x)
-        units = (self.stride, 1) if encode else (1, self.stride)
-        return tiled(fn, x, *units, tile=max(1, self.tile_pixels // self.stride), margin=self.tile_margin)
+        with contextlib.nullcontext() if encode or x.device.type != "cpu" else _one_thread():
+            if pixels <= self.tile_above:
+                return fn(x)
+            units = (self.stride, 1) if encode else (1, self.stride)
+            return tiled(fn, x, *units, tile=max(1, self.tile_pixels // self.stride), margin=self.tile_margin)
 
     def __init__(self):
         super().__init__()
