@@ -52,6 +52,12 @@ def export(model: Codec, path: str | os.PathLike, name: str, meta: dict) -> Path
     }
     tmp = path.with_suffix(".tmp")
     torch.save(ckpt, tmp)
+    # the coding tables of the weights as stored (float16 where large), frozen into the file: every decoder then
+    # codes with these integers, whatever its torch version or CPU computes from the weights
+    tables = load(tmp).tables_state()
+    if tables is not None:
+        ckpt["tables"] = tables
+        torch.save(ckpt, tmp)
     tmp.replace(path)
     return path
 
@@ -72,17 +78,28 @@ def load(path_or_name: str | os.PathLike, device: str | torch.device = "cpu") ->
         raise CheckpointError(f"{path} is not a nic-book checkpoint (a training state? use helpers.train)")
     if ckpt.get("version") != VERSION:
         raise CheckpointError(f"{path} has checkpoint version {ckpt.get('version')}; this package reads {VERSION}")
-    arch = ARCHITECTURES.get(ckpt.get("architecture"))
+    arch = ARCHITECTURES.get(ckpt.get("architecture")) if isinstance(ckpt.get("architecture"), str) else None
     if arch is None:
-        raise CheckpointError(f"{path} holds an unknown architecture {ckpt.get('architecture')!r}")
+        raise CheckpointError(f"{path} holds an unknown architecture {str(ckpt.get('architecture'))[:60]!r}")
+    name, state, config, meta = ckpt.get("name"), ckpt.get("state_dict"), ckpt.get("config"), ckpt.get("meta", {})
+    if not (isinstance(name, str) and 0 < len(name) < 256 and name.isascii() and name.isprintable()):
+        raise CheckpointError(f"{path} has no usable name (a printable ASCII string of 1-255 characters)")
+    if not (
+        isinstance(state, dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items())
+    ):
+        raise CheckpointError(f"{path}: its state_dict is not a mapping of names to tensors")
+    if not (isinstance(config, dict) and isinstance(meta, dict)):
+        raise CheckpointError(f"{path}: its config and meta must be mappings")
     try:
         model = arch(**ckpt["config"])
         state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
         model.load_state_dict(state)
-    except (TypeError, RuntimeError, KeyError) as err:
+        if ckpt.get("tables") is not None:
+            model.load_tables_state(ckpt["tables"])
+    except (TypeError, RuntimeError, KeyError, ValueError, AttributeError) as err:
         raise CheckpointError(f"{path} does not match {arch.__name__}{ckpt.get('config')}: {err}") from err
-    model.name = ckpt["name"]
-    model.meta = ckpt.get("meta", {})
+    model.name = name
+    model.meta = meta
     return model.to(device).eval()
 
 

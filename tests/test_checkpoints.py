@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -59,3 +61,57 @@ def test_budget_reports_the_metadata(tiny_checkpoint):
     row = table.loc["tiny-fp"]
     assert row["steps"] == 60 and row["total steps"] == 60 and row["data"] == "default-train"
     assert 0 < row["train hours"] < 1
+
+
+def _stored_checkpoints():
+    root = Path(__file__).resolve().parents[1]
+    return sorted((root / "helpers" / "weights").glob("*.pt")) + sorted((root / "benchmarks" / "peers").glob("*.pt"))
+
+
+@pytest.mark.parametrize("path", _stored_checkpoints(), ids=lambda p: p.stem)
+def test_stored_coding_tables_are_the_ones_its_weights_give(path):
+    """Each checkpoint carries its integer coding tables and decoders use them as they are (no float evaluation at
+    load time); they must be exactly what its stored weights derive, here, or files would not match."""
+    from helpers.models import ARCHITECTURES
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if ckpt["architecture"] == "CompressAIFactorized":
+        pytest.importorskip("compressai", reason="the peer needs CompressAI")
+    stored = checkpoints.load(path)
+    derived = ARCHITECTURES[ckpt["architecture"]](**ckpt["config"])
+    derived.load_state_dict(stored.state_dict())  # weights only: tables derived from them
+    assert derived.fingerprint() == stored.fingerprint()
+    assert ("tables" in ckpt) == (stored.tables_state() is not None)  # every codec with float-derived tables
+
+
+def test_export_freezes_the_tables_of_the_weights_as_stored(tiny_checkpoint, tmp_path):
+    ckpt = torch.load(tiny_checkpoint, map_location="cpu", weights_only=True)
+    assert set(ckpt["tables"]) == {"offsets", "freqs", "precision"}
+    model = checkpoints.load(tiny_checkpoint)
+    with torch.no_grad():
+        model.density.matrices[0].add_(0.1)  # other weights: the frozen tables no longer apply
+    assert model.fingerprint() != checkpoints.load(tiny_checkpoint).fingerprint()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"state_dict": [1, 2, 3]},
+        {"state_dict": {"density.matrices.0": 3}},
+        {"name": None},
+        {"name": 7},
+        {"name": "x" * 300},
+        {"config": [1]},
+        {"meta": "no"},
+        {"architecture": ["FactorizedPrior"]},
+        {"tables": {"offsets": 1}},
+    ],
+    ids=lambda c: ", ".join(f"{k}={str(v)[:12]}" for k, v in c.items()),
+)
+def test_crafted_checkpoints_that_torch_accepts_are_refused_in_one_line(tiny_checkpoint, tmp_path, change):
+    ckpt = torch.load(tiny_checkpoint, map_location="cpu", weights_only=True)
+    ckpt.update(change)
+    path = tmp_path / "crafted.pt"
+    torch.save(ckpt, path)
+    with pytest.raises(CheckpointError, match="crafted.pt"):
+        checkpoints.load(path)

@@ -74,6 +74,13 @@ class TableCache:
     def __init__(self):
         self._entries: dict = {}
 
+    def put(self, key, value) -> None:
+        """Install ``value`` as the tables for ``key`` (tables stored in a checkpoint: used as they are)."""
+        weights, extra = key if isinstance(key, tuple) and len(key) == 2 else (key, None)
+        for a in _arrays(value):
+            a.setflags(write=False)
+        self._entries[extra] = (weights, value)
+
     def get(self, key, build):
         weights, extra = key if isinstance(key, tuple) and len(key) == 2 else (key, None)
         entry = self._entries.get(extra)
@@ -156,6 +163,28 @@ class FactorizedDensity(nn.Module):
             (weights_key(self), (tail_mass, precision, max_symbols)),
             lambda: self._build_tables(tail_mass, precision, max_symbols),
         )
+
+    def tables_state(self) -> dict:
+        """The default tables as tensors, for a checkpoint (``helpers.checkpoints.export`` stores them)."""
+        t = self.tables()
+        return {
+            "offsets": torch.from_numpy(t.offsets.copy()),
+            "freqs": [torch.from_numpy(f.copy()) for f in t.freqs],
+            "precision": int(t.precision),
+        }
+
+    def load_tables_state(self, state: dict) -> None:
+        """Use stored tables as they are, for these weights: no float evaluation at load time, so a checkpoint
+        codes with the same integers on every machine and torch version. A later change of the weights (training)
+        derives new ones."""
+        tables = CodingTables(
+            offsets=state["offsets"].numpy().astype(np.int64),
+            freqs=[f.numpy().astype(np.int64) for f in state["freqs"]],
+            precision=int(state["precision"]),
+        )
+        if len(tables.freqs) != self.channels or tables.offsets.shape != (self.channels,):
+            raise ValueError(f"stored tables are for {len(tables.freqs)} channels, the density has {self.channels}")
+        self._tables.put((weights_key(self), (1e-6, 16, 4096)), tables)
 
     @torch.no_grad()
     def _build_tables(self, tail_mass: float, precision: int, max_symbols: int) -> CodingTables:

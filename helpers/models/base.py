@@ -231,6 +231,15 @@ class Codec(nn.Module):
     def fingerprint(self) -> int:
         raise NotImplementedError
 
+    def tables_state(self) -> dict | None:
+        """The integer coding tables as tensors, for a checkpoint to store (``None``: nothing to store, the tables
+        follow from the stored state by integer arithmetic alone)."""
+        return None
+
+    def load_tables_state(self, state: dict) -> None:
+        """Use tables stored in a checkpoint as they are (see :meth:`tables_state`)."""
+        raise ValueError(f"{type(self).__name__} stores no coding tables")
+
     def on_train_step(self, step: int, cfg, sample) -> None:
         """Called by the trainer after step ``step`` of the run ``cfg`` (a :class:`helpers.train.TrainConfig`);
         ``sample(n, size, salt)`` draws ``n`` training patches from a generator seeded by the run's seed plus
@@ -306,6 +315,12 @@ class LearnedCodec(Codec):
 
     def fingerprint(self) -> int:
         return self.density.tables().fingerprint()
+
+    def tables_state(self) -> dict:
+        return self.density.tables_state()
+
+    def load_tables_state(self, state: dict) -> None:
+        self.density.load_tables_state(state)
 
     @torch.no_grad()
     def compress(self, x: torch.Tensor, **options) -> bytes:

@@ -133,6 +133,16 @@ class CompressAIFactorized(Codec):
         eb = self.net.entropy_bottleneck
         return tuple(getattr(eb, name).to(torch.int32).cpu().numpy() for name in _CDF_BUFFERS)
 
+    def tables_state(self) -> dict:
+        return {name: torch.from_numpy(t.copy()) for name, t in zip(_CDF_BUFFERS, self.tables(), strict=True)}
+
+    def load_tables_state(self, state: dict) -> None:
+        """CompressAI's CDF buffers as stored, not rebuilt by ``update`` (a float computation) at load time."""
+        eb = self.net.entropy_bottleneck
+        for name in _CDF_BUFFERS:
+            setattr(eb, name, state[name].to(getattr(eb, name).dtype))
+        self._tables.put(weights_key(eb), tuple(state[name].to(torch.int32).numpy() for name in _CDF_BUFFERS))
+
     def fingerprint(self) -> int:
         """CRC32 of the CDF tables, as the tables of our models are fingerprinted."""
         crc = 0
