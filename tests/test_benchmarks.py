@@ -147,3 +147,20 @@ def test_rd_benchmark_skips_the_peer_when_told(tiny_checkpoint, tmp_path):
         str(tmp_path),
     )
     assert "Against the peer" not in (tmp_path / "rd-default.md").read_text()
+
+
+def test_fuzz_benchmark_counts_every_outcome_and_the_readme_shows_the_committed_run(tmp_path):
+    """benchmarks/fuzz.py on 80 files per codec: no outcome but FormatError, MemoryError or a finite image; and
+    the README's fuzz block is what the committed benchmarks/results/fuzz.json says (at least 10,000 per codec)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import fuzz
+    from readme_block import read_block
+
+    _run("benchmarks/fuzz.py", "--n", "80", "--out", str(tmp_path))
+    quick = json.loads((tmp_path / "fuzz.json").read_text())
+    assert {"factorized-q3", "cae-q3", "generative"} <= set(quick["codecs"])
+    for name, r in quick["codecs"].items():
+        assert r["failed"] == 0 and sum(sum(c.values()) for c in r["counts"].values()) == 80, name
+    committed = json.loads((ROOT / "benchmarks" / "results" / "fuzz.json").read_text())
+    assert all(r["files"] >= 10_000 and r["failed"] == 0 for r in committed["codecs"].values())
+    assert read_block(ROOT / "README.md", fuzz.README_KEY) == fuzz.summary(committed), "run benchmarks/fuzz.py"
