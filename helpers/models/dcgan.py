@@ -237,7 +237,7 @@ class GenerativeCodec(Codec):
     def tables(self, bits: int) -> CodingTables:
         """Per-dimension categorical tables for ``bits``: the fine counts summed over each coarse bin (kept in a
         :class:`~helpers.entropy.TableCache` keyed by the counts)."""
-        return self._tables.get((tensors_key(self.index_counts), bits), lambda: self._build_tables(bits))
+        return self._tables.get(tensors_key(self.index_counts), lambda: self._build_tables(bits), kind=bits)
 
     def _build_tables(self, bits: int) -> CodingTables:
         counts = self.index_counts.to(torch.int64).reshape(self.latent_dim, 2**bits, -1).sum(-1).cpu().numpy()
