@@ -3,6 +3,7 @@ report. ``pick_device`` and ``progress`` (:mod:`helpers.runtime`) are re-exporte
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import time
@@ -139,7 +140,7 @@ def _spread(sd: float, fmt: str) -> str:
     """A standard deviation in the mean's format, or to one significant digit where that format shows zero."""
     shown = fmt.format(sd)
     if sd > 0 and not any(c in "123456789" for c in shown):
-        return f"{sd:.1g}" if sd >= 1e-4 else f"{sd:.0e}"
+        return f"{sd:.{max(0, -math.floor(math.log10(sd)))}f}"  # plain decimals, one significant digit
     return shown
 
 

@@ -133,8 +133,8 @@ def bd_rate_table(
 def plot_rd(
     curves: pd.DataFrame, metric: str = "psnr", ax=None, title: str | None = None, legend: bool = True, **line_kw
 ):
-    """One line per codec: bpp on x, ``metric`` on y; the legend in the lower right, which rate-distortion curves
-    leave empty (``legend=False``: none, e.g. for the second panel of a pair). Returns the matplotlib axes."""
+    """One line per codec: bpp on x, ``metric`` on y; the legend below the axes, in three columns, where it
+    covers no curve (``legend=False``: none, e.g. for the upper panel of a stacked pair). Returns the axes."""
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -146,7 +146,7 @@ def plot_rd(
     ax.set_ylabel(METRIC_LABELS.get(metric, metric))
     ax.grid(True, alpha=0.3)
     if legend:
-        ax.legend(loc="lower right")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.24), ncol=3, frameon=False)
     if title:
         ax.set_title(title)
     return ax

@@ -6,7 +6,6 @@ installs them). Without them the test skips, unless ``NIC_REQUIRE_BROWSER=1`` (s
 failure.
 """
 
-import base64
 import functools
 import http.server
 import os
@@ -80,26 +79,25 @@ MathJax.startup.promise.then(() => done(document.querySelectorAll('mjx-container
 """
 
 
-def screenshot(browser, url: str, name: str, width: int, part: int = 6000) -> list[Path]:
-    """The whole page, loaded afresh at ``width`` CSS pixels (a resize mid-page catches the theme's sidebar
-    animation), top to bottom, as PNGs of ``part`` pixels each: ``_build/screenshots/NAME-WIDTH-K.png``."""
-    browser.set_window_size(width, 1000)
+def screenshot(browser, url: str, name: str, width: int, part: int = 2400) -> list[Path]:
+    """The whole page as a reader scrolls it: loaded afresh at ``width`` CSS pixels (a resize mid-page catches the
+    theme's sidebar animation) in a window ``part`` pixels tall, one screenshot per window's height, top to bottom:
+    ``_build/screenshots/NAME-WIDTH-K.png``. (Chrome's capture beyond the viewport shifted the column of long
+    pages sideways and dropped content, so every part is a real viewport.)"""
+    browser.set_window_size(width, part)
     browser.get(url)
     browser.execute_async_script(MATH_DONE)  # math typeset (or no MathJax on the page)
+    browser.execute_script(  # no sticky bar over the top of each part
+        "document.querySelectorAll('.bd-header, .bd-header-article').forEach(e => e.style.position = 'static')"
+    )
     height = browser.execute_script("return document.documentElement.scrollHeight")
+    view = browser.execute_script("return window.innerHeight")
     SHOTS.mkdir(parents=True, exist_ok=True)
     paths = []
-    for k, top in enumerate(range(0, height, part), start=1):
-        shot = browser.execute_cdp_cmd(
-            "Page.captureScreenshot",
-            {
-                "format": "png",
-                "captureBeyondViewport": True,
-                "clip": {"x": 0, "y": top, "width": width, "height": min(part, height - top), "scale": 1},
-            },
-        )
+    for k, top in enumerate(range(0, height, view), start=1):
+        browser.execute_script("window.scrollTo(0, arguments[0])", top)
         paths.append(SHOTS / f"{name}-{width}-{k}.png")
-        paths[-1].write_bytes(base64.b64decode(shot["data"]))
+        browser.save_screenshot(str(paths[-1]))
     return paths
 
 

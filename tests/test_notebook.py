@@ -128,4 +128,4 @@ def test_show_table_formats_for_reading():
     headers = re.findall(r"<th[^>]*>([^<]*)</th>", html)
     cells = re.findall(r"<td[^>]*>([^<]*)</td>", html)
     assert headers == ["codec", "bytes", "psnr", "rate"]  # one header row: the index is a column, sd is merged
-    assert cells == ["ours", "145,560", "30.12 ±3e-05", "0", "zlib", "5,272", "–", "0.0001"]
+    assert cells == ["ours", "145,560", "30.12 ±0.00003", "0", "zlib", "5,272", "–", "0.0001"]
