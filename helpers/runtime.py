@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import torch
@@ -32,9 +31,8 @@ def someone_watching() -> bool:
 
 
 def progress(iterable=None, desc: str | None = None, disable: bool = False, **kw):
-    """tqdm that adapts to notebooks and terminals, and shows only where :func:`someone_watching`;
-    ``NIC_NO_PROGRESS=1`` also turns it off."""
-    disable = disable or os.environ.get("NIC_NO_PROGRESS") == "1" or not someone_watching()
+    """tqdm that adapts to notebooks and terminals, and shows only where :func:`someone_watching`."""
+    disable = disable or not someone_watching()
     return tqdm(iterable, desc=desc, disable=disable, **kw)
 
 

@@ -222,10 +222,11 @@ class Codec(nn.Module):
             raise fmt.FormatError(f"the payload does not decode ({type(err).__name__}: {err})") from err
         if not torch.isfinite(x_hat).all():  # e.g. an escape value that no encoder of images writes
             raise fmt.FormatError("the payload decodes to non-finite values: a damaged or forged file")
-        return x_hat
+        return x_hat.clamp(0, 1)  # after the check: a clamp would turn an infinity into a valid-looking 1
 
     def _decode(self, header: fmt.Header, payload: bytes) -> torch.Tensor:
-        """The model's own decode of a checked file: ``(3, H, W)`` in [0, 1] on the CPU."""
+        """The model's own decode of a checked file: ``(3, H, W)`` on the CPU, cropped to the header's size and
+        not yet clamped (:meth:`decompress` refuses non-finite values, then clamps to [0, 1])."""
         raise NotImplementedError
 
     def fingerprint(self) -> int:
@@ -342,6 +343,4 @@ class LearnedCodec(Codec):
         symbols = decode(payload, self.density.tables(), lh * lw)
         y_hat = torch.from_numpy(symbols).float().view(1, c, lh, lw).to(self._device())
         x_hat = self._transform(self.synthesis, y_hat, encode=False)
-        if not torch.isfinite(x_hat).all():  # checked before the clamp, which would hide a NaN's neighbours
-            raise fmt.FormatError("the payload decodes to non-finite values: a damaged or forged file")
-        return crop(x_hat, (header.height, header.width))[0].clamp(0, 1).cpu()
+        return crop(x_hat, (header.height, header.width))[0].cpu()
