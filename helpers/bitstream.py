@@ -42,9 +42,13 @@ MODEL_IDS: dict[int, str] = {
     2: "ConvAutoencoder",
     3: "GenerativeCodec",
     4: "CompressAIFactorized",
+    5: "OverfittedCodec",
 }
 
 _FIXED = struct.Struct("<IIHHHII")
+#: bytes of the container around the name and the payload: magic, version, model id, name length, the fixed
+#: fields, the CRC
+HEADER_BYTES = 6 + _FIXED.size + 4
 #: Decoders refuse larger images unless told otherwise: Pillow's decompression-bomb limit (about 89 Mpixels).
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS or 89_478_485
 

@@ -23,10 +23,12 @@ from .models import ARCHITECTURES, Codec
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["CHECKPOINT_DIR", "CheckpointError", "available", "budget", "export", "load"]
+__all__ = ["BUILTIN", "CHECKPOINT_DIR", "CheckpointError", "available", "budget", "export", "load"]
 
 FORMAT, VERSION = "nic-checkpoint", 1
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "weights"
+#: Models that need no checkpoint file, by name: each file they write carries its own weights.
+BUILTIN = {"overfitted": "OverfittedCodec"}
 
 
 class CheckpointError(ValueError):
@@ -63,7 +65,12 @@ def export(model: Codec, path: str | os.PathLike, name: str, meta: dict) -> Path
 
 
 def load(path_or_name: str | os.PathLike, device: str | torch.device = "cpu") -> Codec:
-    """A model rebuilt from a checkpoint file, or from a shipped checkpoint's name (see :func:`available`)."""
+    """A model rebuilt from a checkpoint file, or from a shipped checkpoint's name (see :func:`available`), or a
+    built-in model by name (:data:`BUILTIN`)."""
+    if str(path_or_name) in BUILTIN and not Path(path_or_name).exists():
+        model = ARCHITECTURES[BUILTIN[str(path_or_name)]]()
+        model.name = str(path_or_name)
+        return model.to(device).eval()
     path = Path(path_or_name)
     if not path.exists() and (CHECKPOINT_DIR / f"{path_or_name}.pt").exists():
         path = CHECKPOINT_DIR / f"{path_or_name}.pt"

@@ -170,7 +170,7 @@ def test_cli_encode_decode_list(tiny_checkpoint, photo, tmp_path):
     expected = checkpoints.load(tiny_checkpoint).decompress(nic.read_bytes())
     np.testing.assert_array_equal(np.asarray(Image.open(out)), (expected.permute(1, 2, 0).numpy() * 255).round())
     r = _nic("list")
-    assert r.returncode == 0 and r.stdout.split() == checkpoints.available()
+    assert r.returncode == 0 and r.stdout.split() == checkpoints.available() + sorted(checkpoints.BUILTIN)
 
 
 def test_cli_errors_are_messages_not_tracebacks(tiny_checkpoint, tmp_path):

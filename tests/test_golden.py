@@ -1,7 +1,7 @@
 """Files written before a change still decode after it.
 
 ``tests/golden/`` holds one ``.nic`` file per shipped model (and the CompressAI peer), written on 2026-12-01 by
-the code of commit a4341da from a 61x83 crop of the embedded ``coffee`` photo (odd sides, so padding and
+the code of commit a4341da (the overfitted codec's on 2026-12-01 by the commit that added it) from a 61x83 crop of the embedded ``coffee`` photo (odd sides, so padding and
 cropping are exercised), and the decoded image of each as a PNG. A refactor may move code anywhere; these bytes
 must keep decoding to the same pixels. (Within one build the pixels are exact for any thread count; another torch
 build or CPU may round a float sum of the synthesis differently, so one level in under 1 % of the pixels is
@@ -63,7 +63,7 @@ def _write() -> None:
     files = {}
     for name in names:
         model = _model_for(name) or name
-        options = {"bits": 3} if name == "generative" else {}
+        options = {"generative": {"bits": 3}, "overfitted": {"quality": 4, "effort": "fast"}}.get(name, {})
         data = compress(x, model, **options)
         (GOLDEN / f"{name}.nic").write_bytes(data)
         Image.fromarray(to_uint8(decompress(data, _model_for(name)))).save(GOLDEN / f"{name}.png")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from .. import checkpoints
 from ..checkpoints import load_model
 from ..images import load_image, to_pil, to_tensor
 from ..models import Codec
+from ..runtime import pick_device
 
 __all__ = ["DEFAULT_MODEL", "compress", "decode_file", "decompress", "encode_file", "list_models", "load_model"]
 
@@ -21,8 +23,9 @@ DEFAULT_MODEL = "factorized-q3"
 
 
 def list_models() -> list[str]:
-    """Names of the shipped checkpoints (one model and rate point each), e.g. ``factorized-q3``."""
-    return checkpoints.available()
+    """Names of the shipped checkpoints (one model and rate point each, e.g. ``factorized-q3``), then the built-in
+    models, which need no checkpoint (``overfitted``: a network trained per image, its weights in the file)."""
+    return checkpoints.available() + sorted(checkpoints.BUILTIN)
 
 
 def _model(model: str | Codec | None) -> Codec:
@@ -89,13 +92,21 @@ def _check_paths(src: Path, dst: Path) -> None:
 
 
 def encode_file(
-    src: str | os.PathLike, dst: str | os.PathLike, model: str | None = None, max_pixels: int | None = None, **options
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    model: str | None = None,
+    max_pixels: int | None = None,
+    device: str = "cpu",
+    **options,
 ) -> int:
-    """Image file -> ``.nic`` file; written whole or not at all, never over the input."""
+    """Image file -> ``.nic`` file; written whole or not at all, never over the input. ``device`` is where a model
+    that trains while it encodes (``overfitted``) does so; the file decodes the same on any device."""
     src, dst = Path(src), Path(dst)
     _check_paths(src, dst)
     codec = _model(model)
     codec.check_options(options)
+    if device != "cpu":
+        codec = copy.deepcopy(codec).to(pick_device(device))
     data = codec.compress(load_image(src, max_pixels=max_pixels), **options)
     _write_atomically(dst, lambda p: p.write_bytes(data))
     return len(data)

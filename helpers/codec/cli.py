@@ -3,6 +3,7 @@
 nic list                              one shipped model / rate point per line
 nic encode photo.png photo.nic --model factorized-q3
 nic encode photo.png photo.nic --model generative --bits 2     (bits per latent dimension)
+nic encode photo.png photo.nic --model overfitted --quality 4 --effort default   (a network per image: minutes)
 nic decode photo.nic photo-decoded.png
 nic eval [--images default] [--models factorized-q3 cae-q3] [--csv out.csv]
 """
@@ -14,6 +15,7 @@ import sys
 import warnings
 
 from .. import bitstream as fmt
+from .. import checkpoints
 from . import api
 
 
@@ -22,7 +24,7 @@ def _eval(args) -> None:
     from ..evaluate import LearnedFamily, rd_sweep
     from ..rd import rd_curve
 
-    names = args.models or api.list_models()
+    names = args.models or checkpoints.available()  # the overfitted codec takes minutes per image: ask for it
     if not names:
         raise FileNotFoundError("no shipped models to evaluate")
     rows = rd_sweep(load_images(args.images), LearnedFamily.group(names), show_progress=False)
@@ -43,6 +45,9 @@ def main(argv: list[str] | None = None) -> int:
         "--model", default=None, help=f"shipped model name (see `list`; default {api.DEFAULT_MODEL}) or checkpoint path"
     )
     e.add_argument("--bits", type=int, default=None, help="generative models: bits per latent dimension (1-8)")
+    e.add_argument("--quality", type=int, default=None, help="overfitted: 1 (smallest file) .. 8 (best image); 4")
+    e.add_argument("--effort", default=None, help="overfitted: fast, default or best (encode time)")
+    e.add_argument("--device", default="cpu", help="overfitted: where the encoder trains (cpu, cuda, auto)")
     e.add_argument("--max-pixels", type=int, default=None, help=f"refuse larger images (default {fmt.MAX_PIXELS:,})")
     d = sub.add_parser("decode", help=".nic file -> PNG file")
     d.add_argument("input")
@@ -61,8 +66,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.command == "list":
                 print("\n".join(api.list_models()))
             elif args.command == "encode":
-                options = {} if args.bits is None else {"bits": args.bits}
-                n = api.encode_file(args.input, args.output, args.model, args.max_pixels, **options)
+                given = {"bits": args.bits, "quality": args.quality, "effort": args.effort}
+                options = {k: v for k, v in given.items() if v is not None}
+                n = api.encode_file(args.input, args.output, args.model, args.max_pixels, args.device, **options)
                 print(f"{args.output}: {n} bytes")
             elif args.command == "decode":
                 h, w = api.decode_file(args.input, args.output, args.model, args.max_pixels)

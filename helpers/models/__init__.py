@@ -1,11 +1,13 @@
-"""Codecs that write ``.nic`` files: Ballé's factorized-prior model, Cheng's convolutional autoencoder and Santurkar's
-generative codec (DCGAN generator as decoder), all on one :class:`Codec` base; CompressAI's bmshj2018-factorized as
-a peer to measure them against; and a restoration network for decoded images."""
+"""Codecs that write ``.nic`` files: Ballé's factorized-prior model, Cheng's convolutional autoencoder, Santurkar's
+generative codec (DCGAN generator as decoder) and the overfitted codec (a network trained per image), all on one
+:class:`Codec` base; CompressAI's bmshj2018-factorized as a peer to measure them against; and a restoration network
+for decoded images."""
 
-from .base import Codec, LearnedCodec, Option, Output, tiled
+from .base import Choice, Codec, LearnedCodec, Option, Output, tiled
 from .cae import ConvAutoencoder
 from .dcgan import Discriminator, Encoder, GenerativeCodec, GenerativeOutput, Generator
 from .factorized_prior import FactorizedPrior
+from .overfitted import OverfittedCodec
 from .peer import CompressAIFactorized, compressai_available
 from .restoration import RecCNN
 
@@ -15,10 +17,12 @@ ARCHITECTURES: dict[str, type[Codec]] = {
     "ConvAutoencoder": ConvAutoencoder,
     "GenerativeCodec": GenerativeCodec,
     "CompressAIFactorized": CompressAIFactorized,
+    "OverfittedCodec": OverfittedCodec,
 }  # the peer: needs [peers]
 
 __all__ = [
     "ARCHITECTURES",
+    "Choice",
     "Codec",
     "CompressAIFactorized",
     "ConvAutoencoder",
@@ -31,6 +35,7 @@ __all__ = [
     "LearnedCodec",
     "Option",
     "Output",
+    "OverfittedCodec",
     "RecCNN",
     "compressai_available",
     "tiled",

@@ -17,7 +17,7 @@ from ..entropy import FactorizedDensity, decode, encode
 from ..images import crop, pad_to_multiple
 from ..runtime import available_memory
 
-__all__ = ["Codec", "LearnedCodec", "Output", "tiled"]
+__all__ = ["Choice", "Codec", "LearnedCodec", "Option", "Output", "tiled"]
 
 
 _THREADS = threading.Lock()
@@ -83,6 +83,22 @@ class Option:
         return value
 
 
+@dataclass(frozen=True)
+class Choice:
+    """One option of a codec's ``compress`` that takes one of a few names (e.g. ``effort``); ``None`` takes the
+    model's default."""
+
+    values: tuple[str, ...]
+    help: str = ""
+
+    def check(self, name: str, value, default):
+        if value is None:
+            return default
+        if value not in self.values:
+            raise ValueError(f"{name} must be one of {', '.join(self.values)}, got {value!r}")
+        return value
+
+
 class Codec(nn.Module):
     """What every model that writes ``.nic`` files shares, and the one interface each presents:
 
@@ -108,7 +124,7 @@ class Codec(nn.Module):
     """
 
     model_id: ClassVar[int]
-    options: ClassVar[Mapping[str, Option]] = {}
+    options: ClassVar[Mapping[str, Option | Choice]] = {}
     sweep: ClassVar[tuple[str, tuple] | None] = None
     stages: ClassVar[tuple[str, ...]] = ("rd",)  # what helpers.train may run on it (see helpers.train.STAGES)
     training_patch: ClassVar[int | None] = None  # a patch size of its own (else the run's patch_size)
