@@ -11,6 +11,7 @@ rows into curves and BD-rates.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from .metrics import evaluate
 from .models import Codec
 from .runtime import progress
 
-__all__ = ["ImageCodec", "LearnedFamily", "encode_decode", "rd_sweep"]
+__all__ = ["ImageCodec", "LearnedFamily", "encode_decode", "rd_sweep", "saved_rows", "synthesis_macs_per_pixel"]
 
 
 class ImageCodec(Protocol):
@@ -151,3 +152,53 @@ class LearnedFamily:
         learned prior), ``True``: only the option-swept ones (the generative codec), ``None``: all."""
         families = cls.group(checkpoints.available())
         return [f for f in families if swept is None or (f.option is not None) == swept]
+
+
+def synthesis_macs_per_pixel(model: Codec, height: int = 256, width: int = 256) -> float:
+    """Multiply-accumulates per output pixel of a learned codec's decoder transform (its ``synthesis``), counted
+    by running it once on a latent of a ``height x width`` image: convolutions, transposed convolutions, linear
+    layers and GDN (a 1x1 convolution over channels) are counted; activations and additions are not."""
+    import torch.nn as nn
+
+    from .models.layers import GDN
+
+    total = 0
+
+    def hook(module, inputs, output):
+        nonlocal total
+        x = inputs[0]
+        if isinstance(module, nn.ConvTranspose2d):
+            total += x.numel() * module.out_channels // module.groups * math.prod(module.kernel_size)
+        elif isinstance(module, nn.Conv2d):
+            total += output.numel() * module.in_channels // module.groups * math.prod(module.kernel_size)
+        elif isinstance(module, nn.Linear):
+            total += output.numel() * module.in_features
+        elif isinstance(module, GDN):
+            total += x.numel() * x.shape[1]
+
+    handles = [
+        m.register_forward_hook(hook)
+        for m in model.modules()
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear, GDN))
+    ]
+    try:
+        stride = model.stride
+        y = torch.zeros(1, model.latent_channels, -(-height // stride), -(-width // stride))
+        with torch.no_grad():
+            model.synthesis(y.to(model._device()))
+    finally:
+        for h in handles:
+            h.remove()
+    return total / (height * width)
+
+
+def saved_rows(folder: str | Path, pattern: str = "*.json") -> pd.DataFrame:
+    """Rows saved one file each (a JSON object per measurement, as ``benchmarks/overfitted.py`` writes them), as
+    one table; empty when there are none. Image names stay strings."""
+    import json
+
+    found = [json.loads(p.read_text()) for p in sorted(Path(folder).glob(pattern))]
+    frame = pd.DataFrame(found)
+    if "image" in frame:
+        frame["image"] = frame["image"].astype(str)
+    return frame

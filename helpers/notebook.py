@@ -16,6 +16,7 @@ from .runtime import pick_device, progress
 __all__ = [
     "BOOK_WIDTH",
     "book_style",
+    "glue",
     "image_grid",
     "pick_device",
     "progress",
@@ -25,6 +26,24 @@ __all__ = [
 ]
 
 _START = time.perf_counter()
+
+#: every value :func:`glue` named in this process: the prose's numbers, for a chapter's own checks
+GLUED: dict[str, object] = {}
+
+
+def glue(name: str, value) -> None:
+    """Name a number (or a short text) that the chapter's prose quotes: ``{glue:text}`name:.1f``` then prints the
+    value this run computed, so a sentence cannot drift from its cell. numpy and torch scalars become plain
+    Python values first (their reprs, e.g. ``np.float64(1.5)``, would not format). Where MyST-NB is not
+    installed (Colab without the book's extras) the value is only kept in :data:`GLUED`."""
+    if hasattr(value, "item") and getattr(value, "ndim", 0) == 0:
+        value = value.item()
+    GLUED[name] = value
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:
+        return
+    _glue(name, value, display=False)
 
 
 # Figures are drawn at most this wide (inches, at 100 dpi): the book's column is 756 px on a desktop and 327 px on

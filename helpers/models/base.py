@@ -17,7 +17,7 @@ from ..entropy import FactorizedDensity, decode, encode
 from ..images import crop, pad_to_multiple
 from ..runtime import available_memory
 
-__all__ = ["Choice", "Codec", "LearnedCodec", "Option", "Output", "tiled"]
+__all__ = ["Choice", "Codec", "LearnedCodec", "Option", "Output", "soft_round", "tiled"]
 
 
 _THREADS = threading.Lock()
@@ -64,6 +64,14 @@ def tiled(fn, x: torch.Tensor, unit_in: int, unit_out: int, tile: int, margin: i
                 ..., (i0 - a0) * unit_out : (i1 - a0) * unit_out, (j0 - b0) * unit_out : (j1 - b0) * unit_out
             ]
     return out
+
+
+def soft_round(y: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Agustsson & Theis (2020): a smooth function through the integers that tends to rounding as the temperature
+    goes to 0 (and to the identity as it grows)."""
+    alpha = 1.0 / temperature
+    m = torch.floor(y) + 0.5
+    return m + 0.5 * torch.tanh(alpha * (y - m)) / math.tanh(alpha / 2)
 
 
 @dataclass(frozen=True)
@@ -348,11 +356,51 @@ class LearnedCodec(Codec):
         x_pad, _ = pad_to_multiple(x[None].to(self._device(), torch.float32), self.stride)
         with self._memory_guard(h, w):
             y_hat = torch.round(self._transform(self.analysis, x_pad, encode=True))
+        return self.pack_latent(y_hat, (h, w))
+
+    def pack_latent(self, y_hat: torch.Tensor, size: tuple[int, int]) -> bytes:
+        """An integer latent ``(1, C, h, w)`` of an image of ``size`` (height, width) -> the bytes of its file:
+        what :meth:`compress` writes for the analysis' latent, for any other latent (e.g. one refined for the image
+        by :meth:`refine_latent`)."""
         c, lh, lw = y_hat.shape[1:]
         tables = self.density.tables()
-        payload = encode(y_hat[0].reshape(c, -1).to(torch.int64).cpu().numpy(), tables)
-        header = fmt.Header(self.model_id, self.name, h, w, (c, lh, lw), tables.fingerprint())
+        payload = encode(torch.round(y_hat[0]).reshape(c, -1).to(torch.int64).cpu().numpy(), tables)
+        header = fmt.Header(self.model_id, self.name, *size, (c, lh, lw), tables.fingerprint())
         return fmt.pack(header, payload)
+
+    def refine_latent(self, x: torch.Tensor, lmbda: float, steps: int = 200, lr: float = 0.003) -> torch.Tensor:
+        """Per-image inference on an amortized model: start from the analysis' latent of ``x`` and take ``steps``
+        Adam steps on that latent alone (the networks stay as trained) against ``lmbda * 255**2 * MSE + bpp``,
+        through soft rounding whose temperature falls from 0.5 to 0.05 (in the spirit of Yang et al. 2020).
+        Returns the rounded latent, for :meth:`pack_latent`. What it gains measures the *amortization gap*: how
+        far the analysis transform's one-pass guess is from the best latent for this image under these networks.
+
+        (Measured on a 256x256 crop of ``coffee`` with factorized-q3, 100 steps: the training's stand-ins, noise
+        for the rate and straight-through for the synthesis, made the cost *worse* at every learning rate tried,
+        as Adam moves every latent value by about ``lr`` per step, even those with no useful gradient, and
+        many crossed a rounding boundary; annealed soft rounding lowered it.)"""
+        x = self._check_image(x)[None].to(self._device(), torch.float32)
+        x_pad, size = pad_to_multiple(x, self.stride)
+        with torch.no_grad():
+            y = self.analysis(x_pad)
+        y = y.clone().requires_grad_(True)
+        opt = torch.optim.Adam([y], lr=lr)
+        pixels = size[0] * size[1]
+        for p in self.parameters():
+            p.requires_grad_(False)
+        try:
+            for step in range(steps):
+                y_soft = soft_round(y, 0.5 - 0.45 * step / max(steps - 1, 1))
+                x_hat = crop(self.synthesis(y_soft), size)
+                bits = -torch.log2(self.density(y_soft)).sum()
+                loss = lmbda * 255**2 * torch.mean((x_hat - x) ** 2) + bits / pixels
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+        finally:
+            for p in self.parameters():
+                p.requires_grad_(True)
+        return torch.round(y.detach())
 
     def _decode(self, header: fmt.Header, payload: bytes) -> torch.Tensor:
         c, lh, lw = header.latent_shape

@@ -50,9 +50,19 @@ from .. import bitstream as fmt
 from ..entropy.golomb import BitReader, BitWriter, best_order, golomb_bits, read_signed, write_signed
 from ..entropy.laplace import B_MIN, MEAN_STEPS, SCALES, IndexedDecoder, encode_indexed, tables_fingerprint
 from ..runtime import progress
-from .base import Choice, Codec, Option, _one_thread
+from .base import Choice, Codec, Option, _one_thread, soft_round
 
-__all__ = ["EFFORTS", "QUALITY_LAMBDAS", "OverfittedCodec", "OverfittedNet", "arm_integer", "grid_sizes"]
+__all__ = [
+    "EFFORTS",
+    "QUALITY_LAMBDAS",
+    "IntegerArm",
+    "OverfittedCodec",
+    "OverfittedNet",
+    "arm_integer",
+    "encode_variant",
+    "float_arm_tables",
+    "grid_sizes",
+]
 
 LEVELS = 7
 #: the ARM's causal neighbourhood (row, column offsets), in the order of a 3x5 window read row by row
@@ -64,6 +74,9 @@ LATENT_GAIN = 16.0  # latents are stored divided by this: Adam's steps then move
 ACT_BITS = 8  # the integer ARM's activations carry 8 fractional bits
 LATENT_LIMIT = 1 << 15  # a decoded latent beyond this is a forged file: no encoder writes one
 PAYLOAD_VERSION = 1
+#: the encoder's recipe (architecture defaults, schedule, lambdas): bumped whenever a change can move a measured
+#: result, so that cached benchmark encodes of an older recipe are redone rather than mixed in
+RECIPE = 1
 
 #: quality 1..8 -> lambda of the cost ``lambda * 255**2 * MSE + bpp`` (a factor ~2 per step)
 QUALITY_LAMBDAS = {1: 0.0008, 2: 0.0016, 3: 0.003, 4: 0.006, 5: 0.012, 6: 0.024, 7: 0.048, 8: 0.096}
@@ -90,13 +103,6 @@ def grid_sizes(height: int, width: int) -> list[tuple[int, int]]:
 
 
 # -- the networks --------------------------------------------------------------------------------------------------
-
-
-def _soft_round(y: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Agustsson & Theis (2020): a smooth function through the integers that tends to rounding as T -> 0."""
-    alpha = 1.0 / temperature
-    m = torch.floor(y) + 0.5
-    return m + 0.5 * torch.tanh(alpha * (y - m)) / math.tanh(alpha / 2)
 
 
 def _laplace_bits(v: torch.Tensor, mu: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -162,7 +168,7 @@ class OverfittedNet(nn.Module):
             y = stored * LATENT_GAIN
             if mode == "soft":
                 noise = torch.rand_like(y) - 0.5
-                out.append(_soft_round(_soft_round(y, temperature) + noise, temperature))
+                out.append(soft_round(soft_round(y, temperature) + noise, temperature))
             elif mode == "noise":  # Balle et al. 2017: additive uniform noise
                 out.append(y + torch.rand_like(y) - 0.5)
             elif mode == "ste":
@@ -568,3 +574,44 @@ def _disable_arm(net: OverfittedNet) -> None:
     with torch.no_grad():
         net.arm[0].weight.zero_()
     net.arm[0].weight.requires_grad_(False)
+
+
+def _tf32(t: torch.Tensor) -> torch.Tensor:
+    """Round to TF32's 10-bit mantissa: what a GPU multiplies with when TF32 is on."""
+    mantissa, exponent = torch.frexp(t)
+    return torch.ldexp(torch.round(mantissa * 2**11) / 2**11, exponent)
+
+
+@torch.no_grad()
+def float_arm_tables(net: OverfittedNet, ctx: torch.Tensor, arithmetic: str = "float64") -> torch.Tensor:
+    """The tables a *float* ARM would pick: ``(2, N)`` means in eighths and scale indices, computed in
+    ``arithmetic``: ``"float64"``, ``"float32"``, or ``"tf32"`` (float32 with operands rounded to TF32's mantissa,
+    as a GPU computes with TF32 on). For the book's demonstration of why the decoder does not use float."""
+    dtype = torch.float64 if arithmetic == "float64" else torch.float32
+    a = ctx.to("cpu", dtype)
+    for n, layer in enumerate(net.arm):
+        w, b = layer.weight.detach().to("cpu", dtype), layer.bias.detach().to("cpu", dtype)
+        if arithmetic == "tf32":
+            a, w = _tf32(a), _tf32(w)
+        a = a @ w.T + b
+        a = torch.relu(a) if n < len(net.arm) - 1 else a
+    return torch.stack([torch.round(a[:, 0] * MEAN_STEPS), torch.round(6 * a[:, 1] + SCALE_ZERO).clamp(0, SCALES - 1)])
+
+
+def encode_variant(
+    x: torch.Tensor, quality: int, label: str = "", seed: int = 0, device="cpu", **overrides
+) -> dict[str, float | str]:
+    """One encode of ``x`` with :meth:`OverfittedCodec.fit`'s ``overrides`` (an ablation or a step budget), its
+    real file decoded and measured: bpp, PSNR, MSE, the cost ``lambda * 255**2 * MSE + bpp`` and encode
+    seconds."""
+    from ..metrics import evaluate
+
+    codec = OverfittedCodec().to(device)
+    codec._show = False
+    torch.manual_seed(seed)
+    started = time.perf_counter()
+    data = codec.encode_net(codec.fit(x, quality=quality, **overrides))
+    seconds = time.perf_counter() - started
+    row = evaluate(x, codec.decompress(data), len(data))
+    cost = QUALITY_LAMBDAS[quality] * 255**2 * row["mse"] + row["bpp"]
+    return {"variant": label, "bpp": row["bpp"], "psnr": row["psnr"], "cost": cost, "encode s": seconds}

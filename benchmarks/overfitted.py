@@ -1,0 +1,134 @@
+"""The overfitted codec on CBSD68, resumable: one encode per (image, quality, effort), each result cached as it lands.
+
+    python benchmarks/overfitted.py                                    # default effort, qualities 1 3 5 7
+    python benchmarks/overfitted.py --effort fast
+    python benchmarks/overfitted.py --report                           # measure nothing: rebuild the report
+
+An encode trains a network on the image (minutes at the default effort), so the sweep runs for hours: start it in
+the background, one process per core (each on one torch thread), and start it again after an interruption: every
+finished encode is a file ``benchmarks/results/overfitted/<set>/<image>-q<Q>-<effort>-r<RECIPE>.json`` (bytes,
+bpp, PSNR, MS-SSIM, encode and decode seconds, decoder MAC/pixel, the steps' quantization) and is never redone (a
+new ``RECIPE`` of the encoder starts afresh). Two processes
+may share the folder: each claims an encode with a lock file first.
+
+The images are fixed before measuring: every second file of the sorted CBSD68 list (34 of 68), named in the
+report. The report (``rd-<set>-overfitted.md`` and ``.csv``) puts the overfitted curves beside the classical
+codecs' rows of ``rd-<set>.csv`` on the same images (written by ``benchmarks/rd.py``), with BD-rates against JPEG,
+WebP and AVIF, over the overlap each one is fitted on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from helpers.datasets import DatasetUnavailable, load_images
+from helpers.evaluate import saved_rows
+from helpers.metrics import evaluate
+from helpers.models import OverfittedCodec
+from helpers.models.overfitted import RECIPE, OverfittedNet
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+QUALITIES = (1, 3, 5, 7)
+
+
+def subset(names: list[str]) -> list[str]:
+    """Every second image of the sorted names: fixed before any measurement."""
+    return sorted(names)[::2]
+
+
+def encode_one(codec: OverfittedCodec, x: torch.Tensor, quality: int, effort: str) -> dict:
+    t0 = time.perf_counter()
+    data = codec.compress(x, quality=quality, effort=effort)
+    encode_s = time.perf_counter() - t0
+    decode_s = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        x_hat = codec.decompress(data)
+        decode_s.append(time.perf_counter() - t0)
+    h, w = x.shape[-2:]
+    net = OverfittedNet(h, w, codec.arm_hidden, codec.syn_hidden, codec.syn_depth)
+    return {
+        "bytes": len(data),
+        "bpp": 8 * len(data) / (h * w),
+        **{k: float(v) for k, v in evaluate(x, x_hat).items()},
+        "encode_s": encode_s,
+        "decode_s": min(decode_s),
+        "macs_per_pixel": net.macs_per_pixel(),
+        "parts": codec.last_fit["bytes"],
+        "steps_k": codec.last_fit["steps_k"],
+        "fit_history": codec.last_fit["history"][-1],
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def sweep(image_set: str, qualities, effort: str, out: Path) -> None:
+    images = load_images(image_set)
+    chosen = subset(list(images))
+    folder = out / "overfitted" / image_set
+    folder.mkdir(parents=True, exist_ok=True)
+    codec = OverfittedCodec()
+    codec._show = False
+    for name in chosen:
+        for q in qualities:
+            path = folder / f"{name}-q{q}-{effort}-r{RECIPE}.json"
+            lock = path.with_suffix(".lock")
+            if path.exists():
+                continue
+            try:
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)  # another process has this one
+            except FileExistsError:
+                continue
+            os.close(fd)
+            try:
+                row = {"image": name, "quality": q, "effort": effort, "recipe": RECIPE}
+                row |= encode_one(codec, images[name], q, effort)
+                tmp = path.with_suffix(".part")
+                tmp.write_text(json.dumps(row, indent=1) + "\n")
+                tmp.replace(path)
+                done = f"{row['bpp']:.3f} bpp {row['psnr']:.2f} dB {row['encode_s']:.0f} s"
+                print(f"{name} q{q} {effort}: {done}", flush=True)
+            finally:
+                lock.unlink(missing_ok=True)
+
+
+def rows(image_set: str, out: Path = RESULTS) -> pd.DataFrame:
+    """Every finished encode of a set as rows shaped like ``rd_sweep``'s (codec ``overfitted (effort)``)."""
+    frame = saved_rows(out / "overfitted" / image_set, f"*-r{RECIPE}.json")
+    if frame.empty:
+        return frame
+    return frame.assign(codec="overfitted (" + frame.effort + ")", setting=frame.quality)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--images", default="cbsd68")
+    p.add_argument("--qualities", nargs="*", type=int, default=list(QUALITIES))
+    p.add_argument("--effort", default="default", choices=["fast", "default", "best"])
+    p.add_argument("--out", default=str(RESULTS))
+    p.add_argument("--threads", type=int, default=1, help="torch threads of this process (one per core)")
+    p.add_argument("--report", action="store_true", help="measure nothing: print what has been measured")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    if not args.report:
+        try:
+            sweep(args.images, args.qualities, args.effort, out)
+        except DatasetUnavailable as err:
+            sys.exit(f"{args.images}: {err}")
+    found = rows(args.images, out)
+    if not found.empty:
+        print(found.groupby(["effort", "quality"])[["bpp", "psnr", "encode_s", "decode_s"]].mean())
+
+
+if __name__ == "__main__":
+    main()
