@@ -55,7 +55,7 @@ def encode_one(codec: OverfittedCodec, x: torch.Tensor, quality: int, effort: st
         x_hat = codec.decompress(data)
         decode_s.append(time.perf_counter() - t0)
     h, w = x.shape[-2:]
-    net = OverfittedNet(h, w, codec.arm_hidden, codec.syn_hidden, codec.syn_depth)
+    net = OverfittedNet(h, w, codec.arm_hidden, codec.syn_hidden, codec.syn_depth, codec.context)
     return {
         "bytes": len(data),
         "bpp": 8 * len(data) / (h * w),

@@ -1,8 +1,9 @@
 """Files written before a change still decode after it.
 
 ``tests/golden/`` holds one ``.nic`` file per shipped model (and the CompressAI peer), written on 2026-12-01 by
-the code of commit a4341da (the overfitted codec's on 2026-12-01 by the commit that added it) from a 61x83 crop of the embedded ``coffee`` photo (odd sides, so padding and
-cropping are exercised), and the decoded image of each as a PNG. A refactor may move code anywhere; these bytes
+the code of commit a4341da (the overfitted codec's by the commit that added it, the same day) from a 61x83 crop
+of the embedded ``coffee`` photo (odd sides, so padding and cropping are exercised), and the decoded image of
+each as a PNG. A refactor may move code anywhere; these bytes
 must keep decoding to the same pixels. (Within one build the pixels are exact for any thread count; another torch
 build or CPU may round a float sum of the synthesis differently, so one level in under 1 % of the pixels is
 allowed. The bitstream itself is exact.)

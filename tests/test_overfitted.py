@@ -108,7 +108,7 @@ def test_integer_arm_is_the_float_arm_rounded():
             layer.bias.normal_(0, 0.5)
             layer.weight.copy_(torch.round(layer.weight * 2**k) / 2**k)
             layer.bias.copy_(torch.round(layer.bias * 2**k) / 2**k)
-    ctx = torch.randint(-20, 21, (2000, len(of.CONTEXT))).float()
+    ctx = torch.randint(-20, 21, (2000, len(of.context_offsets(*of.CONTEXT)))).float()
     mu, t = net.arm_float(ctx)
     layers = [(of._quantize(layer.weight, k), of._quantize(layer.bias, k)) for layer in net.arm]
     mean, table = of.arm_integer(ctx.long().numpy(), layers, k)
