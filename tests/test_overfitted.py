@@ -251,3 +251,16 @@ def test_forged_payloads_with_valid_crc(codec, fitted):
         except FormatError:
             continue
         assert torch.isfinite(x).all() and x.shape == (3, header.height, header.width)
+
+
+def test_training_rate_is_the_arm_on_the_contexts():
+    """The encoder's fast rate (features along rows, no context matrix) is the plain ARM on the context matrix."""
+    torch.manual_seed(4)
+    net = of.OverfittedNet(37, 29)
+    with torch.no_grad():
+        for g in net.latents:
+            g.normal_(0, 0.3)
+        for layer in net.arm:
+            layer.weight.normal_(0, 0.3)
+    grids = net.quantized("soft", 0.3)
+    assert torch.allclose(net.rate_bits(grids), net.rate_bits_reference(grids), rtol=1e-5)
