@@ -14,8 +14,10 @@ Every decode must end in a ``FormatError``, a ``MemoryError`` that names the siz
 in [0, 1] of the size the header claims; anything else (another exception, NaN, a wrong shape) is a failure and is
 listed. Results: ``benchmarks/results/fuzz.json`` and ``fuzz.md``, and the README's fuzz block.
 
-    python benchmarks/fuzz.py                 # every shipped family's middle rate point and the peer, 10,000 each
+    python benchmarks/fuzz.py                 # every shipped family's middle rate point, the overfitted codec and
+                                              # the peer, 10,000 each
     python benchmarks/fuzz.py --n 200 --out /tmp/fuzz      # a quick look
+    python benchmarks/fuzz.py --codecs overfitted          # one codec again, the others' results kept
 """
 
 from __future__ import annotations
@@ -174,17 +176,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--codecs", nargs="*", default=None, help="only these (the results of the others are kept)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    names = [n for n in ("factorized-q3", "cae-q3", "generative") if n in list_models()]
+    names = [n for n in ("factorized-q3", "cae-q3", "generative", "overfitted") if n in list_models()]
     models = {n: load_model(n) for n in names}
     if compressai_available() and (ROOT / "benchmarks/peers/compressai-q3.pt").exists():
         models["compressai-q3"] = load_model(str(ROOT / "benchmarks/peers/compressai-q3.pt"))
+    out = Path(args.out)
+    earlier = json.loads((out / "fuzz.json").read_text()) if args.codecs and (out / "fuzz.json").exists() else None
+    if args.codecs:
+        models = {n: m for n, m in models.items() if n in args.codecs}
     results = {
         "machine": f"{platform.machine()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}",
         "command": "python benchmarks/fuzz.py " + " ".join(argv or sys.argv[1:]),
-        "codecs": {},
+        "codecs": dict(earlier["codecs"]) if earlier else {},
     }
+    if earlier:
+        results["earlier"] = {k: earlier.get(k) for k in ("machine", "command")}
     for name, model in models.items():
         t0 = time.perf_counter()
         results["codecs"][name] = fuzz(model, (GOLDEN / f"{name}.nic").read_bytes(), args.n, args.seed)
@@ -192,7 +201,6 @@ def main(argv: list[str] | None = None) -> int:
             f"{name}: {args.n} files in {time.perf_counter() - t0:.0f} s, {results['codecs'][name]['failed']} failed",
             flush=True,
         )
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "fuzz.json").write_text(json.dumps(results, indent=1) + "\n")
     (out / "fuzz.md").write_text(summary(results))

@@ -24,6 +24,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -34,10 +35,17 @@ from helpers.evaluate import saved_rows
 from helpers.metrics import evaluate
 from helpers.models import OverfittedCodec
 from helpers.models.overfitted import RECIPE, OverfittedNet
+from helpers.rd import bd_rate_table, rd_curve
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from readme_block import write_block
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 QUALITIES = (1, 3, 5, 7)
+README = ROOT / "README.md"
+README_KEY = "overfitted-summary"
+CONTEXT = ("JPEG", "WebP", "JPEG 2000", "AVIF", "factorized", "cae")  # measured by rd.py on the same photos
 
 
 def subset(names: list[str]) -> list[str]:
@@ -109,6 +117,66 @@ def rows(image_set: str, out: Path = RESULTS) -> pd.DataFrame:
     return frame.assign(codec="overfitted (" + frame.effort + ")", setting=frame.quality)
 
 
+def summary(image_set: str = "cbsd68", out: Path = RESULTS) -> str:
+    """The report, from the cached encodes and ``rd-<set>.csv`` alone: BD-rates on the photos every quality of an
+    effort has finished, against the classical codecs and the amortized models measured on the same photos, and
+    the codec's speed and decoder size."""
+    found = rows(image_set, out)
+    lines = [
+        f"The overfitted codec (recipe {RECIPE}) on `{image_set}`, held out by construction (it trains on each "
+        "photo alone): every second file of the sorted list, 4 qualities (1, 3, 5, 7) per photo, "
+        "`python benchmarks/overfitted.py` (resumable; one encode per core on one thread).",
+        "",
+    ]
+    csv = out / f"rd-{image_set}.csv"
+    if found.empty or not csv.exists():
+        return "\n".join([*lines, "Not measured yet.", ""])
+    classical = pd.read_csv(csv, dtype={"image": str})
+    planned = len(subset(classical.image.unique().tolist()))
+    blocks = []
+    for effort, r in found.groupby("effort"):
+        done = r.groupby("image").quality.nunique()
+        images = sorted(done[done == len(QUALITIES)].index)
+        if not images:
+            continue
+        r = r[r.image.isin(images)]
+        same = classical[classical.image.isin(images) & classical.codec.isin(CONTEXT)]
+        curves = rd_curve(pd.concat([same, r[same.columns.intersection(r.columns)]], ignore_index=True))
+        label = f"overfitted ({effort})"
+        table = {}
+        for anchor in ("JPEG", "WebP", "AVIF"):
+            with warnings.catch_warnings():  # a pair with no shared range is written as such
+                warnings.simplefilter("ignore", UserWarning)
+                bd = bd_rate_table(curves, anchor=anchor)
+            table[f"vs {anchor}, PSNR"] = bd.iloc[:, 0]
+            table[f"vs {anchor}, MS-SSIM"] = bd.iloc[:, 1]
+        frame = pd.DataFrame(table)
+        frame = frame.loc[[i for i in [label, "JPEG 2000", "factorized", "cae"] if i in frame.index]]
+        speed = {
+            "encode s per Mpixel": r.encode_s.sum() / (r.bytes * 8 / r.bpp).sum() * 1e6,
+            "decode Mpixel/s": (r.bytes * 8 / r.bpp).sum() / r.decode_s.sum() / 1e6,
+            "decoder MAC/pixel": r.macs_per_pixel.mean(),
+            "weights, bytes (mean)": r.parts.map(lambda p: sum(p["weights"].values())).mean(),
+        }
+        blocks += [
+            f"**{effort} effort**, {len(images)} of {planned} photos finished ({', '.join(images)}). BD-rate in % "
+            "(negative: fewer bytes than the anchor for the same quality), the amortized models and JPEG 2000 on "
+            "the same photos for context:",
+            "",
+            frame.map(lambda v: "no overlap" if pd.isna(v) else f"{v:+.1f}")
+            .rename_axis("codec")
+            .to_markdown(disable_numparse=True),
+            "",
+            pd.DataFrame([speed]).to_markdown(index=False, floatfmt=".3g"),
+            "",
+            "Rate points (mean over the photos): "
+            + "; ".join(f"q{q}: {g.bpp.mean():.3f} bpp, {g.psnr.mean():.2f} dB" for q, g in r.groupby("quality"))
+            + f". Measured on {r.threads.iloc[0]} torch thread(s), torch {r.torch.iloc[0]}.",
+            "",
+        ]
+    return "\n".join(lines + (blocks or ["No photo has all four qualities yet.", ""]))
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--images", default="cbsd68")
@@ -116,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--effort", default="default", choices=["fast", "default", "best"])
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--threads", type=int, default=1, help="torch threads of this process (one per core)")
-    p.add_argument("--report", action="store_true", help="measure nothing: print what has been measured")
+    p.add_argument("--report", action="store_true", help="measure nothing: rebuild the report from the cache")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -125,9 +193,11 @@ def main(argv: list[str] | None = None) -> None:
             sweep(args.images, args.qualities, args.effort, out)
         except DatasetUnavailable as err:
             sys.exit(f"{args.images}: {err}")
-    found = rows(args.images, out)
-    if not found.empty:
-        print(found.groupby(["effort", "quality"])[["bpp", "psnr", "encode_s", "decode_s"]].mean())
+    text = summary(args.images, out)
+    (out / f"rd-{args.images}-overfitted.md").write_text(f"# The overfitted codec on {args.images}\n\n{text}")
+    if out.resolve() == RESULTS.resolve() and args.images == "cbsd68":
+        write_block(README, README_KEY, text, "python benchmarks/overfitted.py --report")
+    print(text)
 
 
 if __name__ == "__main__":

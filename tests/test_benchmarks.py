@@ -73,6 +73,8 @@ def test_readme_shows_what_the_committed_results_measure():
     results = json.loads((speed.RESULTS / "speed.json").read_text())
     assert read_block(readme, speed.README_KEY) == speed.summary(results), stale.format("speed")
     assert "factorized prior" in read_block(readme, rd.README_KEY) and "AVIF" in read_block(readme, rd.README_KEY)
+    overfitted = _script("overfitted")
+    assert read_block(readme, overfitted.README_KEY) == overfitted.summary(), stale.format("overfitted")
     assert "steps/s" in read_block(readme, speed.README_KEY)
 
 
