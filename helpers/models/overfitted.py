@@ -440,7 +440,8 @@ class OverfittedCodec(Codec):
         """Train the network of one image (no quantization of weights yet). ``overrides``: ``soft``, ``hard``,
         ``lr`` (steps and learning rate in place of the effort's), ``mode`` (``"soft"`` or ``"noise"``: the
         quantization stand-in of the first phase), ``arm`` (``False``: no ARM, one Laplace law per grid),
-        ``learn_up`` (``False``: fixed bicubic upsampling), for the chapter's ablations."""
+        ``learn_up`` (``False``: fixed bicubic upsampling), ``net_lr`` (the networks' learning rate relative to the
+        latents'), for the chapter's ablations and the measurements behind the defaults."""
         opts = self.check_options({"quality": quality, "effort": effort})
         lmbda = QUALITY_LAMBDAS[opts["quality"]]
         plan = EFFORTS[opts["effort"]]
@@ -455,7 +456,10 @@ class OverfittedCodec(Codec):
         if overrides.get("arm", True) is False:
             _disable_arm(net)
         params = [p for p in net.parameters() if p.requires_grad]
-        opt = torch.optim.Adam(params, lr=lr)
+        latents = [p for p in net.latents if p.requires_grad]
+        networks = [p for p in params if all(p is not q for q in latents)]
+        net_scale = overrides.get("net_lr", 1.0)  # the networks' learning rate relative to the latents'
+        opt = torch.optim.Adam([{"params": latents, "scale": 1.0}, {"params": networks, "scale": net_scale}], lr=lr)
         pixels = h * w
         started = time.perf_counter()
         mode = overrides.get("mode", "soft")
@@ -465,7 +469,7 @@ class OverfittedCodec(Codec):
             if step < soft:
                 frac = step / max(soft, 1)
                 for g in opt.param_groups:
-                    g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * frac))
+                    g["lr"] = g["scale"] * lr * 0.5 * (1 + math.cos(math.pi * frac))
                 temperature = T_START + (T_END - T_START) * frac
                 x_hat, bits = net(mode, temperature)
             else:
