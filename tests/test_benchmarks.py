@@ -160,7 +160,7 @@ def test_fuzz_benchmark_counts_every_outcome_and_the_readme_shows_the_committed_
 
     _run("benchmarks/fuzz.py", "--n", "80", "--out", str(tmp_path))
     quick = json.loads((tmp_path / "fuzz.json").read_text())
-    assert {"factorized-q3", "cae-q3", "generative"} <= set(quick["codecs"])
+    assert {"factorized-q3", "cae-q3", "generative", "overfitted"} <= set(quick["codecs"])
     for name, r in quick["codecs"].items():
         assert r["failed"] == 0 and sum(sum(c.values()) for c in r["counts"].values()) == 80, name
     committed = json.loads((ROOT / "benchmarks" / "results" / "fuzz.json").read_text())
