@@ -8,7 +8,7 @@ import torch
 
 from helpers import bitstream as fmt
 from helpers import checkpoints
-from helpers.codec import DEFAULT_MODEL, compress, list_models, load_model
+from helpers.codec import DEFAULT_MODEL, compress, load_model
 from helpers.datasets import default_images
 from helpers.evaluate import LearnedFamily, rd_sweep
 from helpers.images import crop, pad_to_multiple
