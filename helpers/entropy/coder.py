@@ -52,12 +52,17 @@ def encode(symbols: np.ndarray, tables: CodingTables) -> bytes:
     for c in reversed(range(symbols.shape[0])):
         coder.encode_reverse(indices[c], models[c])
     esc = np.concatenate(escapes) if escapes else np.zeros(0, np.int64)
-    words = coder.get_compressed().astype("<u4")
-    return struct.pack("<I", len(esc)) + esc.astype("<i4").tobytes() + words.tobytes()
+    return join_stream(esc, coder.get_compressed())
 
 
-def decode(data: bytes, tables: CodingTables, n: int) -> np.ndarray:
-    """bytes -> ``(C, n)`` int64 symbols. A stream that does not decode exactly raises ``ValueError``."""
+def join_stream(escapes: np.ndarray, words: np.ndarray) -> bytes:
+    """The stream layout above: escape count, escaped values, ANS words."""
+    return struct.pack("<I", len(escapes)) + escapes.astype("<i4").tobytes() + words.astype("<u4").tobytes()
+
+
+def split_stream(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`join_stream` undone: ``(escapes as int64, words as uint32)``; a ``ValueError`` if the layout is
+    broken."""
     if len(data) < 4:
         raise ValueError("entropy-coded stream is truncated (no escape count)")
     (num_esc,) = struct.unpack_from("<I", data)
@@ -65,7 +70,13 @@ def decode(data: bytes, tables: CodingTables, n: int) -> np.ndarray:
     if esc_end > len(data) or (len(data) - esc_end) % 4:
         raise ValueError("entropy-coded stream is truncated or corrupt (escape block / word alignment)")
     escapes = np.frombuffer(data, dtype="<i4", count=num_esc, offset=4).astype(np.int64)
-    words = np.frombuffer(data, dtype="<u4", offset=esc_end).astype(np.uint32)
+    return escapes, np.frombuffer(data, dtype="<u4", offset=esc_end).astype(np.uint32)
+
+
+def decode(data: bytes, tables: CodingTables, n: int) -> np.ndarray:
+    """bytes -> ``(C, n)`` int64 symbols. A stream that does not decode exactly raises ``ValueError``."""
+    escapes, words = split_stream(data)
+    num_esc = len(escapes)
     try:
         coder = constriction.stream.stack.AnsCoder(words)
     except Exception as err:  # constriction rejects e.g. a zero last word

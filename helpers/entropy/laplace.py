@@ -33,6 +33,8 @@ from decimal import Decimal, localcontext
 import constriction
 import numpy as np
 
+from .coder import join_stream, split_stream
+
 __all__ = [
     "B_MIN",
     "MEAN_STEPS",
@@ -128,8 +130,7 @@ def encode_indexed(symbols: np.ndarray, table_ids: np.ndarray) -> bytes:
     for start in reversed(range(0, symbols.size, _CHUNK)):
         sl = slice(start, start + _CHUNK)
         coder.encode_reverse(idx[sl], _family(), tables[table_ids[sl]])
-    esc = symbols[escaped].astype("<i4")
-    return struct.pack("<I", esc.size) + esc.tobytes() + coder.get_compressed().astype("<u4").tobytes()
+    return join_stream(symbols[escaped], coder.get_compressed())
 
 
 class IndexedDecoder:
@@ -138,17 +139,10 @@ class IndexedDecoder:
     ``ValueError``."""
 
     def __init__(self, data: bytes):
-        data = bytes(data)
-        if len(data) < 4:
-            raise ValueError("entropy-coded stream is truncated (no escape count)")
-        (n_esc,) = struct.unpack_from("<I", data)
-        end = 4 + 4 * n_esc
-        if end > len(data) or (len(data) - end) % 4:
-            raise ValueError("entropy-coded stream is truncated or corrupt (escape block / word alignment)")
-        self._escapes = np.frombuffer(data, "<i4", count=n_esc, offset=4).astype(np.int64)
+        self._escapes, words = split_stream(bytes(data))
         self._used = 0
         try:
-            self._coder = constriction.stream.stack.AnsCoder(np.frombuffer(data, "<u4", offset=end).astype(np.uint32))
+            self._coder = constriction.stream.stack.AnsCoder(words)
         except Exception as err:  # constriction refuses e.g. a zero last word
             raise ValueError(f"entropy-coded stream is corrupt: {err}") from err
         self._tables = laplace_tables()
